@@ -1,0 +1,11 @@
+"""ntk_sym: the Neural Tangent Kernel derived in SymPy, compiled, and validated.
+
+>>> import ntk_sym
+>>> net = ntk_sym.mlp("relu", depth=3, w_std=1.5, b_std=0.1)
+"""
+
+from . import activations
+from .network import Network, mlp
+
+__all__ = ["Network", "activations", "mlp"]
+__version__ = "0.1.0"
