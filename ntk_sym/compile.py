@@ -26,8 +26,8 @@ from .symbols import X, q11, q22, theta
 
 _q = sp.Symbol("q", nonnegative=True)
 
-#: Gauss–Hermite nodes per dimension for activations without a closed form (see `quadrature`).
-DEFAULT_QUADRATURE_DEGREE = 64
+#: Quadrature nodes per dimension for activations without a closed form (see `quadrature`).
+DEFAULT_QUADRATURE_DEGREE = 128
 
 
 @dataclass(frozen=True)
