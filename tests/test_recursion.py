@@ -60,3 +60,18 @@ def test_quadrature_activation_has_named_maps_and_no_unrolled_form():
         assert "no closed-form" in str(err)
     else:
         raise AssertionError("unrolled() must refuse an activation without a closed form")
+
+
+def test_compiled_kernels_are_cached_across_network_objects(monkeypatch):
+    """A second network with the same activation does no symbolic work: compilation is patched
+    to fail after the first call."""
+    from ntk_sym import compile as compile_module
+
+    X = np.eye(3)
+    ntk_sym.mlp("leaky_relu", depth=2, alpha=0.3).ntk(X)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("recompiled a cached activation")
+
+    monkeypatch.setattr(compile_module, "_compile_angle", forbidden)
+    ntk_sym.mlp("leaky_relu", depth=4, w_std=2.0, alpha=0.3).ntk(X)
