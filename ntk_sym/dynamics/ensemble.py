@@ -108,6 +108,12 @@ def setup(
     diag_reg = checks.non_negative("diag_reg", diag_reg)
     y = checks.as_targets(y_train)
     n = y.shape[0]
+    train_shape = np.shape(nngp_train)
+    if len(train_shape) == 2 and train_shape[0] == train_shape[1] != n:
+        raise InputError(
+            f"y_train has {n} rows but nngp_train is {train_shape}: one target row per "
+            "training point"
+        )
     prior_test_train = np.asarray(nngp_test_train, dtype=np.float64)
     if prior_test_train.ndim != 2:
         raise InputError(

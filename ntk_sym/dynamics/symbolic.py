@@ -131,21 +131,19 @@ class TwoByTwoFlow:
     test_point: sp.Expr
 
     def reduce(self, expr: sp.Expr) -> sp.Expr:
-        """`expr` as a rational function of e^{−ηλ₁t}, e^{−ηλ₂t}, with D² replaced by disc.
+        """`expr` as a rational function of its exponentials, with D² replaced by disc.
 
-        The exponentials become the symbols E₁, E₂ (D enters them only through λᵢ); the numerator
-        is then reduced modulo D² − disc. The result is 0 exactly when `expr` vanishes
-        identically for D = √disc.
+        Each distinct e^{u} becomes a fresh symbol (D enters them only through λᵢ), and the
+        numerator is reduced modulo D² − disc. A result of 0 proves that `expr` vanishes
+        identically for D = √disc; the solutions' residuals reduce to 0.
         """
-        modes = sp.symbols("E_1 E_2")
+        symbols: dict[sp.Expr, sp.Symbol] = {}
 
-        def as_mode(e: sp.Expr) -> sp.Expr:
-            for lam_i, mode in zip(self.eigenvalues, modes, strict=True):
-                if sp.expand(e.args[0] + eta * lam_i * t) == 0:
-                    return mode
-            raise ValueError(f"unexpected exponential {e} in a 2x2 flow expression")
+        def as_symbol(e: sp.Expr) -> sp.Symbol:
+            arg = sp.expand(e.args[0])
+            return symbols.setdefault(arg, sp.Symbol(f"E_{len(symbols)}"))
 
-        expr = expr.replace(lambda e: isinstance(e, sp.exp), as_mode)
+        expr = expr.replace(lambda e: isinstance(e, sp.exp), as_symbol)
         num, den = sp.fraction(sp.together(expr))
         num = sp.rem(sp.Poly(sp.expand(num), self.D), sp.Poly(self.D**2 - self.disc, self.D))
         return sp.factor(num.as_expr()) / den
