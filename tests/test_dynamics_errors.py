@@ -33,7 +33,7 @@ def _nan_at(matrix: np.ndarray) -> np.ndarray:
 BAD_KERNELS = [
     ("ntk_train", lambda a: a["ntk_train"][:, :-1], "ntk_train must have shape"),
     ("ntk_test_train", lambda a: a["ntk_test_train"].T, "ntk_test_train must have shape"),
-    ("nngp_train", lambda a: np.zeros((N + 1, N + 1)), "nngp_train must have shape"),
+    ("nngp_train", lambda a: np.zeros((N, N + 1)), "nngp_train must have shape"),
     ("nngp_test_train", lambda a: a["nngp_test_train"][0], "must be 2-D"),
     ("nngp_test", lambda a: np.eye(M + 1), "nngp_test must have shape"),
     ("ntk_train", lambda a: _nan_at(a["ntk_train"]), "ntk_train has non-finite"),
