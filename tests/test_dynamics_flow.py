@@ -28,17 +28,19 @@ def targets() -> np.ndarray:
     return np.random.default_rng(2).normal(size=(N_TRAIN, 2))
 
 
+@pytest.mark.parametrize("source", ["relu", "features"])
 @pytest.mark.parametrize("kernel", ["ntk", "nngp"])
-def test_closed_form_matches_rk4(relu, targets, kernel):
-    drive = relu.ntk if kernel == "ntk" else relu.nngp
+def test_closed_form_matches_rk4(relu, targets, kernel, source):
+    ker = relu if source == "relu" else feature_kernels(np.random.default_rng(6), 7, 4, width=30)
+    drive = ker.ntk if kernel == "ntk" else ker.nngp
     # lr puts ηλ_max at 1, so the times below span early, mid and nearly converged training.
     lr = 1.0 / np.linalg.eigvalsh(drive[:N_TRAIN, :N_TRAIN])[-1]
     times = np.array([0.05, 0.7, 3.0, 12.0])
-    pred = predict_from_kernels(*relu.blocks(kernel), targets, times, lr=lr, kernel=kernel)
+    pred = predict_from_kernels(*ker.blocks(kernel), targets, times, lr=lr, kernel=kernel)
     # RK4 with ηλ_max·h = 2e-3: global error O(h⁴), measured ≈ 1e-13 relative (and 16× less
     # at h/2), so a 1e-11 tolerance is RK4's error with two orders of margin.
     phi, c = rk4_flow(drive, N_TRAIN, targets, lr, times, h_max=2e-3)
-    mean_ref, cov_ref = block_moments(phi, c, relu.nngp, N_TRAIN)
+    mean_ref, cov_ref = block_moments(phi, c, ker.nngp, N_TRAIN)
     for i in range(times.size):
         assert max_rel_err(pred.mean[i], mean_ref[i]) < 1e-11
         assert max_rel_err(pred.cov[i], cov_ref[i]) < 1e-11

@@ -65,8 +65,7 @@ def predict_from_kernels(
         kernel,
     )
     times = checks.as_times(times)
-    with np.errstate(invalid="ignore"):  # η·∞ is ∞; only 0·∞ would be invalid and η > 0
-        eta_t = problem.rate * times
+    eta_t = problem.rate * times  # η > 0, so t = ∞ gives ηt = ∞ (never 0·∞)
     lam = problem.spectrum.eigenvalues
     mean, cov, train_loss = moments(problem, flow_gain(lam, eta_t), flow_error(lam, eta_t))
     return Prediction(times, mean, cov, train_loss, kernel, float(lr), loss, float(diag_reg))
