@@ -171,3 +171,26 @@ def test_network_wrapper_uses_net_kernels():
     assert np.linalg.cond(ntk_tr) < 1e6
     # Interpolation error of a solve with κ < 1e6: ≲ κ·ε·|y| ≈ 1e-10.
     np.testing.assert_allclose(fit.mean[0], y, rtol=0, atol=1e-9)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(8))
+def test_rk4_sweep_over_random_kernels_and_options(seed):
+    """Random feature kernels of varied rank, with diag_reg, mean loss and 1–3 outputs."""
+    rng = np.random.default_rng(100 + seed)
+    n, m = int(rng.integers(3, 12)), int(rng.integers(1, 5))
+    ker = feature_kernels(rng, n, m, width=int(rng.integers(2, 40)))
+    y = rng.normal(size=(n, int(rng.integers(1, 4))))
+    delta = float(rng.choice([0.0, 1e-3, 0.5]))
+    loss = str(rng.choice(["sum", "mean"]))
+    bump = np.diag(np.r_[np.full(n, delta), np.zeros(m)])
+    lam_max = np.linalg.eigvalsh(ker.ntk[:n, :n] + delta * np.eye(n))[-1]
+    rate_scale = 1.0 if loss == "sum" else 1.0 / n
+    lr = 1.0 / (lam_max * rate_scale)  # ηλ_max = 1 per unit time, as in the fast test
+    times = np.array([0.1, 1.0, 6.0])
+    pred = predict_from_kernels(*ker.blocks(), y, times, lr=lr, diag_reg=delta, loss=loss)
+    phi, c = rk4_flow(ker.ntk + bump, n, y, lr * rate_scale, times, h_max=2e-3)
+    mean_ref, cov_ref = block_moments(phi, c, ker.nngp + bump, n)
+    # RK4 error as in test_closed_form_matches_rk4 (≈1e-13 at ηλ_max·h = 2e-3).
+    assert max_rel_err(pred.mean, mean_ref) < 1e-11
+    assert max_rel_err(pred.cov, cov_ref) < 1e-11

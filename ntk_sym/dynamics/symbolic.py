@@ -112,7 +112,8 @@ def mode_gain(eigenvalue: sp.Expr = lam) -> sp.Expr:
 class TwoByTwoFlow:
     """The flow for a symbolic symmetric Θ = [[a, b], [b, c]], solved through its eigenvalues.
 
-    D stands for √((a − c)² + 4b²); every algebraic identity below holds modulo D² = `disc`.
+    D stands for √((a − c)² + 4b²) > 0 (distinct eigenvalues; Θ = aI is the scalar case of
+    `mode_solution`); every algebraic identity below holds modulo D² = `disc`.
     `propagator` is e^{−ηΘt} = Σᵢ e^{−ηλᵢt} Pᵢ with the spectral projectors
     Pᵢ = (Θ − λⱼI)/(λᵢ − λⱼ) (Sylvester); `solution` is f_t = y + e^{−ηΘt}(f₀ − y).
     `test_point` is f_t(x) derived by integrating df_t(x)/dt = −ηΘ(x,X)(f_t − y) from 0 to t.
