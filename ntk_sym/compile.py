@@ -151,7 +151,13 @@ def _compile_angle(act: Activation, backend: str) -> CompiledDual:
         minus = xp.where(small, minus_s(th), minus)
         plus = xp.where(th > xp.pi - SERIES_SWITCH, plus_s(th), plus)
         root = s * j0
-        return T12, Tdot, root * minus, root * plus
+        gap_minus, gap_plus = root * minus, root * plus
+        if k == 0:
+            # a zero variance breaks homogeneity (T11 = φ(0)² there): use the direct gaps
+            direct = xp.sqrt(T11 * T22)
+            gap_minus = xp.where(r > 0, gap_minus, direct - T12)
+            gap_plus = xp.where(r > 0, gap_plus, direct + T12)
+        return T12, Tdot, gap_minus, gap_plus
 
     return CompiledDual(diag, pair, "angle")
 

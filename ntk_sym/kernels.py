@@ -51,7 +51,9 @@ def kernels(
         raise NTKSymError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     xp = array_module(backend)
     spec = layer_spec(net, backend, degree)
-    nngp, ntk = kernel_block(spec, xp.asarray(A), None if B is None else xp.asarray(B), xp)
+    # overflow shows up as non-finite output, reported by _check_finite with its cause
+    with np.errstate(over="ignore", invalid="ignore"):
+        nngp, ntk = kernel_block(spec, xp.asarray(A), None if B is None else xp.asarray(B), xp)
     if backend == "cupy":
         nngp, ntk = nngp.get(), ntk.get()
     if B is None:

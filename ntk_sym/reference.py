@@ -101,27 +101,40 @@ def kernels_mpmath(
     dps: int = 50,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(NNGP, NTK) as object arrays of mpmath numbers at `dps` digits."""
+    symmetric = X2 is None
     X2 = X1 if X2 is None else X2
     with mp.workdps(dps):
         T, Td = _dual_functions(activation)
         s, b = mp.mpf(w_std) ** 2, mp.mpf(b_std) ** 2
         d = X1.shape[1]
         A = [[mp.mpf(float(v)) for v in row] for row in X1]
-        B = [[mp.mpf(float(v)) for v in row] for row in X2]
+        B = A if symmetric else [[mp.mpf(float(v)) for v in row] for row in X2]
 
         def sigma1(x, y):
             return s * mp.fsum(p * r for p, r in zip(x, y, strict=True)) / d + b
 
+        def variances(x):
+            # the diagonal recursion of one point: Σ⁽ˡ⁾(x, x) for l = 1 … depth
+            out = [sigma1(x, x)]
+            for _ in range(depth):
+                out.append(s * T(out[-1], out[-1], out[-1]) + b)
+            return out
+
+        var_a = [variances(x) for x in A]
+        var_b = var_a if symmetric else [variances(y) for y in B]
         nngp = np.empty((len(A), len(B)), dtype=object)
         ntk = np.empty_like(nngp)
         for i, x in enumerate(A):
             for j, y in enumerate(B):
-                a, c, e = sigma1(x, x), sigma1(x, y), sigma1(y, y)
+                if symmetric and j < i:
+                    nngp[i, j], ntk[i, j] = nngp[j, i], ntk[j, i]
+                    continue
+                c = sigma1(x, y)
                 th = (c - b) / s + 1 if standard else c
-                for _ in range(depth):
+                for layer in range(depth):
+                    a, e = var_a[i][layer], var_b[j][layer]
                     t12, td12 = T(a, c, e), Td(a, c, e)
-                    new_c = s * t12 + b
-                    th = (t12 + 1 if standard else new_c) + s * td12 * th
-                    a, e, c = s * T(a, a, a) + b, s * T(e, e, e) + b, new_c
+                    c = s * t12 + b
+                    th = (t12 + 1 if standard else c) + s * td12 * th
                 nngp[i, j], ntk[i, j] = c, th
     return nngp, ntk
