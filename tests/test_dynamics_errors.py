@@ -85,7 +85,9 @@ def test_bad_steps(args, steps):
 
 
 def test_bad_stable_lr_input(args):
-    with pytest.raises(InputError, match="kernel_train must have shape"):
+    with pytest.raises(InputError, match="kernel_train must be a square"):
         max_stable_lr(args["ntk_test_train"])
+    with pytest.raises(InputError, match="kernel_train must be a square"):
+        max_stable_lr(np.ones(N))
     with pytest.raises(InputError, match="loss must be one of"):
         max_stable_lr(args["ntk_train"], loss="avg")

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ..errors import NTKSymError
+from ..errors import InputError, NTKSymError
 from . import checks
 from .ensemble import Prediction, moments, setup
 from .filters import gd_error, gd_gain
@@ -29,9 +29,10 @@ def max_stable_lr(kernel_train: object, diag_reg: float = 0.0, loss: str = "sum"
     GD converges for lr < the returned value; for loss="mean" the limit is 2n/λ_max.
     """
     checks.choice("loss", loss, checks.LOSSES)
-    arr = np.asarray(kernel_train, dtype=np.float64)
-    n = arr.shape[0] if arr.ndim == 2 else 0
-    kernel = checks.as_symmetric("kernel_train", arr, n)
+    shape = np.shape(kernel_train)
+    if len(shape) != 2 or shape[0] != shape[1]:
+        raise InputError(f"kernel_train must be a square (n, n) matrix, got shape {shape}")
+    kernel = checks.as_symmetric("kernel_train", kernel_train, shape[0])
     spectrum = psd_spectrum(kernel, checks.non_negative("diag_reg", diag_reg), "kernel_train")
     scale = 1.0 if loss == "sum" else float(n)
     return 2.0 * scale / spectrum.lambda_max if spectrum.lambda_max > 0 else np.inf
@@ -74,8 +75,7 @@ def predict_gd_from_kernels(
         limit = 2 * lr / (problem.rate * problem.spectrum.lambda_max)
         warnings.warn(
             f"lr={lr} is at or beyond the gradient-descent stability limit {limit:.6g} "
-            "(2/λ_max): "
-            "the predictions diverge",
+            "(2/λ_max): the predictions diverge",
             RuntimeWarning,
             stacklevel=2,
         )
