@@ -34,7 +34,7 @@ def max_stable_lr(kernel_train: object, diag_reg: float = 0.0, loss: str = "sum"
         raise InputError(f"kernel_train must be a square (n, n) matrix, got shape {shape}")
     kernel = checks.as_symmetric("kernel_train", kernel_train, shape[0])
     spectrum = psd_spectrum(kernel, checks.non_negative("diag_reg", diag_reg), "kernel_train")
-    scale = 1.0 if loss == "sum" else float(n)
+    scale = 1.0 if loss == "sum" else float(shape[0])
     return 2.0 * scale / spectrum.lambda_max if spectrum.lambda_max > 0 else np.inf
 
 
