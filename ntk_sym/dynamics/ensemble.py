@@ -150,12 +150,15 @@ def moments(
     prior_modes = V.T @ problem.prior_train @ V
     cross_modes = V.T @ problem.prior_test_train.T  # Vᵀ K(X, x)
 
-    BG = B[None, :, :] * gains[:, None, :]  # (T, m, n)
-    mean = np.einsum("tmn,n...->tm...", BG, y_modes)
-    A_K_At = BG @ prior_modes @ BG.transpose(0, 2, 1)
-    A_Kx = BG @ cross_modes
-    cov = problem.prior_test[None] + A_K_At - A_Kx - A_Kx.transpose(0, 2, 1)
-    cov = (cov + cov.transpose(0, 2, 1)) / 2
+    mean = np.einsum("mn,tn,n...->tm...", B, gains, y_modes)
+    # One time at a time: memory O(m·n + m²) rather than O(T·m·n); the work per time is the
+    # same O(m n² + m² n) either way.
+    cov = np.empty((gains.shape[0],) + problem.prior_test.shape)
+    for i, g in enumerate(gains):
+        BG = B * g  # A_t V
+        A_Kx = BG @ cross_modes
+        cov_t = problem.prior_test + BG @ prior_modes @ BG.T - A_Kx - A_Kx.T
+        cov[i] = (cov_t + cov_t.T) / 2
 
     y_power = y_modes**2 if y_modes.ndim == 1 else np.sum(y_modes**2, axis=1)
     train_loss = 0.5 * problem.loss_scale * (errors**2 @ y_power)
