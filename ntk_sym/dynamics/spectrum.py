@@ -51,7 +51,8 @@ def psd_spectrum(kernel: np.ndarray, diag_reg: float = 0.0, name: str = "kernel"
     if eigenvalues[0] < -tol:
         raise InputError(
             f"{name} is not positive semi-definite: eigenvalue {eigenvalues[0]:.6g} is below the "
-            f"rounding level -{tol:.3g} (n·eps·max|λ|); check the kernel, or add diag_reg"
+            f"rounding level -{tol:.3g} (n·eps·max|λ|); check the kernel (e.g. its quadrature "
+            f"accuracy), or add diag_reg > {-eigenvalues[0]:.3g}"
         )
     eigenvalues = np.where(np.abs(eigenvalues) <= tol, 0.0, eigenvalues)
     return Spectrum(eigenvalues, eigenvectors)
