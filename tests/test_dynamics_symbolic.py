@@ -112,6 +112,17 @@ def test_gd_gain_accumulates_the_steps():
     assert ds.mode_gain(zero).subs(zero, 0) == fs.eta * ds.k
 
 
+def test_two_by_two_gd_map(flow2):
+    solution, step, initial = ds.two_by_two_gd(flow2)
+    assert step == sp.zeros(2, 1)
+    assert initial == sp.zeros(2, 1)
+    # A step of the wrong size (2η) is detected.
+    wrong = (
+        solution.subs(ds.k, ds.k + 1) - solution + 2 * fs.eta * flow2.theta * (solution - flow2.y)
+    )
+    assert wrong.applyfunc(flow2.reduce) != sp.zeros(2, 1)
+
+
 def test_gd_stability_and_flow_limit():
     assert ds.stability_condition() == (fs.eta < 2 / fs.lam)
     assert ds.flow_limit() == sp.exp(-fs.lam * fs.t)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .symbolic import eta, lam, mode_solution, t
+from .symbolic import TwoByTwoFlow, eta, lam, mode_solution, t
 
 #: Number of gradient-descent steps and a summation index.
 k = sp.Symbol("k", integer=True, nonnegative=True)
@@ -57,3 +57,20 @@ def stability_condition() -> sp.Boolean:
 def flow_limit() -> sp.Expr:
     """lim_{η→0} (1 − ηλ)^{t/η} = e^{−λt}: k = t/η steps of size η become the flow at time t."""
     return sp.limit(mode_error().subs(k, t / eta), eta, 0)
+
+
+def two_by_two_gd(flow: TwoByTwoFlow) -> tuple[sp.Matrix, sp.Matrix, sp.Matrix]:
+    """f_k = y + (I − ηΘ)ᵏ(f₀ − y) for the symbolic 2 × 2 Θ of `flow`, and its two checks.
+
+    (I − ηΘ)ᵏ = Σᵢ (1 − ηλᵢ)ᵏ Pᵢ with the spectral projectors of `flow`. Returns the solution,
+    the reduced residual f_{k+1} − f_k + ηΘ(f_k − y) of one GD step, and the reduced f_0 − f₀
+    (both zero vectors).
+    """
+    power = sum(
+        ((1 - eta * li) ** k * P for li, P in zip(flow.eigenvalues, flow.projectors, strict=True)),
+        sp.zeros(2, 2),
+    )
+    solution = flow.y + power * (flow.f0 - flow.y)
+    step = solution.subs(k, k + 1) - solution + eta * flow.theta * (solution - flow.y)
+    initial = solution.subs(k, 0) - flow.f0
+    return solution, step.applyfunc(flow.reduce), initial.applyfunc(flow.reduce)

@@ -123,6 +123,7 @@ class TwoByTwoFlow:
     D: sp.Symbol
     disc: sp.Expr
     eigenvalues: tuple[sp.Expr, sp.Expr]
+    projectors: tuple[sp.Matrix, sp.Matrix]
     propagator: sp.Matrix
     f0: sp.Matrix
     y: sp.Matrix
@@ -134,17 +135,21 @@ class TwoByTwoFlow:
     def reduce(self, expr: sp.Expr) -> sp.Expr:
         """`expr` as a rational function of its exponentials, with D² replaced by disc.
 
-        Each distinct e^{u} becomes a fresh symbol (D enters them only through λᵢ), and the
-        numerator is reduced modulo D² − disc. A result of 0 proves that `expr` vanishes
-        identically for D = √disc; the solutions' residuals reduce to 0.
+        Each distinct e^{u} and each power bᵏ with a symbolic exponent becomes a fresh symbol
+        (D enters them only through λᵢ), and the numerator is reduced modulo D² − disc. A result
+        of 0 proves that `expr` vanishes identically for D = √disc.
         """
-        symbols: dict[sp.Expr, sp.Symbol] = {}
+        symbols: dict[tuple[sp.Expr, sp.Expr], sp.Symbol] = {}
 
         def as_symbol(e: sp.Expr) -> sp.Symbol:
-            arg = sp.expand(e.args[0])
-            return symbols.setdefault(arg, sp.Symbol(f"E_{len(symbols)}"))
+            key = (sp.expand(e.base), sp.expand(e.exp))
+            return symbols.setdefault(key, sp.Symbol(f"E_{len(symbols)}"))
 
         expr = expr.replace(lambda e: isinstance(e, sp.exp), as_symbol)
+        # then powers: expanding first splits b^{k+1} into b^k·b, one symbol per mode
+        expr = sp.expand(expr, power_exp=True).replace(
+            lambda e: e.is_Pow and bool(e.exp.free_symbols), as_symbol
+        )
         num, den = sp.fraction(sp.together(expr))
         num = sp.rem(sp.Poly(sp.expand(num), self.D), sp.Poly(self.D**2 - self.disc, self.D))
         return sp.factor(num.as_expr()) / den
@@ -207,6 +212,7 @@ def two_by_two_flow() -> TwoByTwoFlow:
         D,
         disc,
         eigenvalues,
+        projectors,
         propagator,
         f0,
         y,
