@@ -39,7 +39,7 @@ def kernels(
 
     backend: "numpy" (float64, default), "cupy" (float64 on a GPU; NumPy arrays returned) or
     "mpmath" (`dps` digits, object arrays of mpf; slow, a reference).
-    degree: Gauss–Hermite nodes per dimension for activations without a closed form.
+    degree: quadrature nodes per dimension for activations without a closed form.
     """
     A, B = as_input_pair(X1, X2)
     if backend == "mpmath":
