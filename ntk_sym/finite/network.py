@@ -191,17 +191,30 @@ class FiniteNetwork:
         return self.gradients(*self.forward(x), cotangent)
 
     def gradients(
-        self, pres: list[np.ndarray], acts: list[np.ndarray], cotangent: np.ndarray
+        self,
+        pres: list[np.ndarray],
+        acts: list[np.ndarray],
+        cotangent: np.ndarray,
+        out: Gradients | None = None,
     ) -> Gradients:
-        """`vjp` from a stored `forward` pass (pre-activations, activations)."""
+        """`vjp` from a stored `forward` pass (pre-activations, activations).
+
+        With `out` (gradients of matching shapes) the result is written there: training reuses
+        one set of buffers, since allocating weight-sized arrays every step is slow.
+        """
         g = np.broadcast_to(np.asarray(cotangent, dtype=np.float64), pres[-1].shape[:-1])
         deltas = self._backward(pres, g[..., None].copy())
-        grads = Gradients([], [])
+        if out is None:
+            out = Gradients(
+                [np.empty_like(w) for w in self.weights], [np.empty_like(b) for b in self.biases]
+            )
         for layer in range(self.net.depth + 1):
             s = self.scales(layer)
-            grads.weights.append(s.c_w * (deltas[layer].transpose(0, 2, 1) @ acts[layer]))
-            grads.biases.append(s.c_b * deltas[layer].sum(axis=1))
-        return grads
+            np.matmul(deltas[layer].transpose(0, 2, 1), acts[layer], out=out.weights[layer])
+            out.weights[layer] *= s.c_w
+            np.sum(deltas[layer], axis=1, out=out.biases[layer])
+            out.biases[layer] *= s.c_b
+        return out
 
     # -- empirical kernels ------------------------------------------------------------------------
     def empirical_ntk(self, x1: np.ndarray, x2: np.ndarray | None = None) -> np.ndarray:

@@ -113,10 +113,12 @@ def gradient_descent(
     rates = [net.scales(layer) for layer in range(net.net.depth + 1)]
     log = _Recorder()
     reporter = Progress(steps, "gradient descent", progress)
+    grads = None
     for step in range(steps + 1):
-        pres, acts = net.forward(x)
-        residual = pres[-1][..., 0] - y
-        value = 0.5 * scale * np.sum(residual**2, axis=-1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            pres, acts = net.forward(x)
+            residual = pres[-1][..., 0] - y
+            value = 0.5 * scale * np.sum(residual**2, axis=-1)
         if not np.all(np.isfinite(value)):
             raise NTKSymError(f"gradient descent diverged at step {step} (learning rate {lr})")
         if step in keep:
@@ -125,10 +127,13 @@ def gradient_descent(
         reporter.update(step, float(np.mean(value)))
         if step == steps:
             break
-        grads = net.gradients(pres, acts, scale * residual)
+        grads = net.gradients(pres, acts, scale * residual, out=grads)
         for layer, rate in enumerate(rates):
-            net.weights[layer] -= (lr * rate.r_w) * grads.weights[layer]
-            net.biases[layer] -= (lr * rate.r_b) * grads.biases[layer]
+            # In place: θ ← θ − η r ∂ℒ/∂θ without a weight-sized temporary.
+            grads.weights[layer] *= lr * rate.r_w
+            net.weights[layer] -= grads.weights[layer]
+            grads.biases[layer] *= lr * rate.r_b
+            net.biases[layer] -= grads.biases[layer]
     return log.finish(net)
 
 
