@@ -3,7 +3,8 @@
 Convention (NTK parameterization, Jacot et al. 2018): input x ∈ ℝᵈ, `depth` hidden layers
 ``Dense → φ`` of width n, then a Dense readout with one output,
 
-    h⁽¹⁾ = (σ_w/√d) W⁽⁰⁾ x + σ_b b⁽⁰⁾,   h⁽ˡ⁺¹⁾ = (σ_w/√n) W⁽ˡ⁾ φ(h⁽ˡ⁾) + σ_b b⁽ˡ⁾,   W, b ~ N(0, 1),
+    h⁽¹⁾ = (σ_w/√d) W⁽⁰⁾ x + σ_b b⁽⁰⁾,
+    h⁽ˡ⁺¹⁾ = (σ_w/√n) W⁽ˡ⁾ φ(h⁽ˡ⁾) + σ_b b⁽ˡ⁾,     W, b ~ N(0, 1),
 
 and f(x) = h⁽ᴸ⁺¹⁾(x). The infinite-width kernels of f obey
 
@@ -75,6 +76,26 @@ class Network:
     def key(self) -> tuple:
         """Identity used to cache compiled kernels."""
         return (self.activation.key(), self.depth, self.w_std, self.b_std, self.parameterization)
+
+    def kernels(
+        self, X1: object, X2: object | None = None, backend: str = "numpy", **options: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(NNGP, NTK) Gram matrices (n1, n2) in one pass; see `ntk_sym.kernels.kernels`."""
+        from .kernels import kernels
+
+        return kernels(self, X1, X2, backend=backend, **options)
+
+    def nngp(
+        self, X1: object, X2: object | None = None, backend: str = "numpy", **options: int
+    ) -> np.ndarray:
+        """NNGP Gram matrix Σ⁽ᴸ⁺¹⁾(X1, X2), shape (n1, n2); X2 defaults to X1."""
+        return self.kernels(X1, X2, backend, **options)[0]
+
+    def ntk(
+        self, X1: object, X2: object | None = None, backend: str = "numpy", **options: int
+    ) -> np.ndarray:
+        """NTK Gram matrix Θ⁽ᴸ⁺¹⁾(X1, X2), shape (n1, n2); X2 defaults to X1."""
+        return self.kernels(X1, X2, backend, **options)[1]
 
     def __repr__(self) -> str:
         return (
