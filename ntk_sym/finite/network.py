@@ -210,7 +210,12 @@ class FiniteNetwork:
             )
         for layer in range(self.net.depth + 1):
             s = self.scales(layer)
-            np.matmul(deltas[layer].transpose(0, 2, 1), acts[layer], out=out.weights[layer])
+            for member in range(self._size):
+                # One 2-D product per member: NumPy's stacked matmul with a transposed operand
+                # misses the BLAS fast path for these outer products (measured 4-15x slower).
+                np.matmul(
+                    deltas[layer][member].T, acts[layer][member], out=out.weights[layer][member]
+                )
             out.weights[layer] *= s.c_w
             np.sum(deltas[layer], axis=1, out=out.biases[layer])
             out.biases[layer] *= s.c_b

@@ -129,10 +129,17 @@ class TrainingRun:
 
     @classmethod
     def default(
-        cls, net: Network, n_train: int = 8, n_test: int = 6, dim: int = 3, seed: int = 0
+        cls,
+        net: Network,
+        n_train: int = 6,
+        n_test: int = 4,
+        dim: int = 3,
+        seed: int = 0,
+        decay: float = 1e-2,
+        max_steps: int = 1000,
     ) -> TrainingRun:
-        """Gaussian inputs, y = sin(x₁) + x₂x₃/2 (dim ≥ 3), lr = 1/λ_max(Θ), enough steps that
-        the slowest kernel mode decays by 10³ (capped at 2000)."""
+        """Gaussian inputs, y = sin(x₁) + x₂x₃/2 (dim ≥ 3), lr = 1/λ_max(Θ), and enough steps
+        (at most `max_steps`) that the slowest kernel mode's residual decays by `decay`."""
         if dim < 3:
             raise NTKSymError(f"the default problem needs dim ≥ 3, got {dim}")
         rng = np.random.default_rng(seed)
@@ -141,7 +148,8 @@ class TrainingRun:
         x_test = rng.standard_normal((n_test, dim))
         lam = np.linalg.eigvalsh(net.ntk(x))
         lr = 1.0 / lam[-1]
-        steps = int(min(2000, np.ceil(np.log(1e-3) / np.log1p(-lr * max(lam[0], 1e-12)))))
+        slowest = np.log1p(-lr * max(lam[0], 1e-12))
+        steps = int(min(max_steps, np.ceil(np.log(decay) / slowest)))
         return cls(x, y, x_test, lr, steps)
 
 
