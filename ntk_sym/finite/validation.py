@@ -74,7 +74,8 @@ def ensembles(
     The chunks draw from children of ``SeedSequence(seed, width)``, so results at one width do not
     depend on the chunking of another.
     """
-    per_net = 8 * (width * (input_dim + 1) + (net.depth - 1) * width * (width + 1) + width + 1)
+    sizes = [input_dim] + [width] * net.depth + [1]
+    per_net = 8 * sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
     chunk = max(1, min(seeds, CHUNK_BYTES // per_net))
     children = np.random.SeedSequence([seed, width]).spawn(-(-seeds // chunk))
     for start, child in zip(range(0, seeds, chunk), children, strict=True):
