@@ -15,7 +15,6 @@ from __future__ import annotations
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 
 import sympy as sp
 
@@ -26,8 +25,8 @@ from .symbols import X, q11, q22, theta
 
 _q = sp.Symbol("q", nonnegative=True)
 
-#: Gauss–Hermite nodes per dimension for activations without a closed form (see `quadrature`).
-DEFAULT_QUADRATURE_DEGREE = 64
+#: Quadrature nodes per dimension for activations without a closed form (see `quadrature`).
+DEFAULT_QUADRATURE_DEGREE = 128
 
 
 @dataclass(frozen=True)
@@ -79,22 +78,28 @@ def _erf_for(xp: types.ModuleType) -> Callable:
     return erf
 
 
-@lru_cache(maxsize=256)
-def _compile_cached(key: tuple, activation: Activation, backend: str, degree: int) -> CompiledDual:
-    if activation.angle_dual is not None:
-        return _compile_angle(activation, backend)
-    if activation.dual is not None:
-        return _compile_closed_form(activation, backend)
-    from .quadrature import compile_quadrature
-
-    return compile_quadrature(activation, backend, degree)
+_CACHE: dict[tuple, CompiledDual] = {}
 
 
 def compile_dual(
     activation: Activation, backend: str = "numpy", degree: int = DEFAULT_QUADRATURE_DEGREE
 ) -> CompiledDual:
-    """The cached `CompiledDual` of `activation` for `backend`."""
-    return _compile_cached(activation.key(), activation, backend, int(degree))
+    """The `CompiledDual` of `activation` for `backend`, compiled once and cached.
+
+    The cache key is the activation's identity (name, expression, parameters), so rebuilding the
+    same network later, or with another depth or σ, reuses the compiled maps.
+    """
+    key = (activation.key(), backend, int(degree) if activation.dual is None else None)
+    if key not in _CACHE:
+        if activation.angle_dual is not None:
+            _CACHE[key] = _compile_angle(activation, backend)
+        elif activation.dual is not None:
+            _CACHE[key] = _compile_closed_form(activation, backend)
+        else:
+            from .quadrature import compile_quadrature
+
+            _CACHE[key] = compile_quadrature(activation, backend, int(degree))
+    return _CACHE[key]
 
 
 def _broadcast(fn: Callable, xp: types.ModuleType) -> Callable:
@@ -151,7 +156,13 @@ def _compile_angle(act: Activation, backend: str) -> CompiledDual:
         minus = xp.where(small, minus_s(th), minus)
         plus = xp.where(th > xp.pi - SERIES_SWITCH, plus_s(th), plus)
         root = s * j0
-        return T12, Tdot, root * minus, root * plus
+        gap_minus, gap_plus = root * minus, root * plus
+        if k == 0:
+            # a zero variance breaks homogeneity (T11 = φ(0)² there): use the direct gaps
+            direct = xp.sqrt(T11 * T22)
+            gap_minus = xp.where(r > 0, gap_minus, direct - T12)
+            gap_plus = xp.where(r > 0, gap_plus, direct + T12)
+        return T12, Tdot, gap_minus, gap_plus
 
     return CompiledDual(diag, pair, "angle")
 

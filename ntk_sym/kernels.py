@@ -39,7 +39,7 @@ def kernels(
 
     backend: "numpy" (float64, default), "cupy" (float64 on a GPU; NumPy arrays returned) or
     "mpmath" (`dps` digits, object arrays of mpf; slow, a reference).
-    degree: Gauss–Hermite nodes per dimension for activations without a closed form.
+    degree: quadrature nodes per dimension for activations without a closed form.
     """
     A, B = as_input_pair(X1, X2)
     if backend == "mpmath":
@@ -51,7 +51,9 @@ def kernels(
         raise NTKSymError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     xp = array_module(backend)
     spec = layer_spec(net, backend, degree)
-    nngp, ntk = kernel_block(spec, xp.asarray(A), None if B is None else xp.asarray(B), xp)
+    # overflow shows up as non-finite output, reported by _check_finite with its cause
+    with np.errstate(over="ignore", invalid="ignore"):
+        nngp, ntk = kernel_block(spec, xp.asarray(A), None if B is None else xp.asarray(B), xp)
     if backend == "cupy":
         nngp, ntk = nngp.get(), ntk.get()
     if B is None:

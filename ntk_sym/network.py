@@ -97,6 +97,18 @@ class Network:
         """NTK Gram matrix Θ⁽ᴸ⁺¹⁾(X1, X2), shape (n1, n2); X2 defaults to X1."""
         return self.kernels(X1, X2, backend, **options)[1]
 
+    def recursion(self, symbolic: bool = True) -> list[sp.Eq]:
+        """The layer maps Σ⁽ˡ⁾ → Σ⁽ˡ⁺¹⁾, Σ̇⁽ˡ⁺¹⁾, Θ⁽ˡ⁺¹⁾ as SymPy equations (`recursion`)."""
+        from .recursion import layer_equations
+
+        return layer_equations(self, symbolic)
+
+    def unrolled(self, symbolic: bool = False, simplify: bool = False) -> tuple[sp.Expr, sp.Expr]:
+        """(NNGP, NTK) in closed form in x·x', ‖x‖², ‖x'‖², d (small depths; `recursion`)."""
+        from .recursion import unrolled
+
+        return unrolled(self, symbolic, simplify)
+
     def __repr__(self) -> str:
         return (
             f"Network({self.activation.name}, depth={self.depth}, w_std={self.w_std}, "

@@ -33,18 +33,26 @@ def _mp_lambdify(args: tuple, expr: sp.Expr) -> Callable:
     return sp.lambdify(args, expr, modules=[mapping, "mpmath"])
 
 
-def gaussian_expectation(
-    f: Callable, g: Callable, a: mp.mpf, c: mp.mpf, b: mp.mpf, kinks: bool = True
-) -> mp.mpf:
-    """𝔼[f(u) g(v)] for (u, v) ~ N(0, [[a, c], [c, b]]) by nested mpmath quadrature.
+def gaussian_expectation(f: Callable, g: Callable, a: mp.mpf, c: mp.mpf, b: mp.mpf) -> mp.mpf:
+    """𝔼[f(u) g(v)] for (u, v) ~ N(0, [[a, c], [c, b]]) by nested mpmath Gauss–Legendre quadrature.
 
-    With u = √a z₁ and v = (c/√a) z₁ + √(b − c²/a) z₂, the inner integral over z₂ is split at
-    v = 0 and the outer one at u = 0, where the kinks of rectifiers lie.
+    With u = √a z₁ and v = (c/√a) z₁ + √(b − c²/a) z₂ the integral runs over the square
+    |z₁|, |z₂| ≤ L with L chosen so that the Gaussian tail e^{−L²/2} is below the working precision.
+    The inner integral is split at v = 0 and the outer one at u = 0, where rectifiers have kinks, so
+    each piece is smooth and the rule converges at its full rate.
     """
     norm = 1 / mp.sqrt(2 * mp.pi)
+    L = mp.sqrt(2 * (mp.mp.dps + 5) * mp.log(10))
+
+    def density(z: mp.mpf) -> mp.mpf:
+        return norm * mp.exp(-z * z / 2)
+
+    def integrate(fn: Callable, cut: mp.mpf) -> mp.mpf:
+        points = [-L, cut, L] if -L < cut < L else [-L, L]
+        return mp.quad(fn, points, method="gauss-legendre")
+
     if a == 0:
-        return f(mp.mpf(0)) * mp.quad(lambda z: norm * mp.exp(-z * z / 2) * g(mp.sqrt(b) * z),
-                                      [-mp.inf, 0, mp.inf])
+        return f(mp.mpf(0)) * integrate(lambda z: density(z) * g(mp.sqrt(b) * z), mp.mpf(0))
     sa = mp.sqrt(a)
     slope = c / sa
     rest = mp.sqrt(max(b - c * c / a, mp.mpf(0)))
@@ -52,11 +60,9 @@ def gaussian_expectation(
     def inner(z1: mp.mpf) -> mp.mpf:
         if rest == 0:
             return g(slope * z1)
-        cut = [-mp.inf, -slope * z1 / rest, mp.inf] if kinks else [-mp.inf, mp.inf]
-        return mp.quad(lambda z2: norm * mp.exp(-z2 * z2 / 2) * g(slope * z1 + rest * z2), cut)
+        return integrate(lambda z2: density(z2) * g(slope * z1 + rest * z2), -slope * z1 / rest)
 
-    return mp.quad(lambda z1: norm * mp.exp(-z1 * z1 / 2) * f(sa * z1) * inner(z1),
-                   [-mp.inf, 0, mp.inf])
+    return integrate(lambda z1: density(z1) * f(sa * z1) * inner(z1), mp.mpf(0))
 
 
 def _dual_functions(act: Activation) -> tuple[Callable, Callable]:
@@ -101,27 +107,40 @@ def kernels_mpmath(
     dps: int = 50,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(NNGP, NTK) as object arrays of mpmath numbers at `dps` digits."""
+    symmetric = X2 is None
     X2 = X1 if X2 is None else X2
     with mp.workdps(dps):
         T, Td = _dual_functions(activation)
         s, b = mp.mpf(w_std) ** 2, mp.mpf(b_std) ** 2
         d = X1.shape[1]
         A = [[mp.mpf(float(v)) for v in row] for row in X1]
-        B = [[mp.mpf(float(v)) for v in row] for row in X2]
+        B = A if symmetric else [[mp.mpf(float(v)) for v in row] for row in X2]
 
         def sigma1(x, y):
             return s * mp.fsum(p * r for p, r in zip(x, y, strict=True)) / d + b
 
+        def variances(x):
+            # the diagonal recursion of one point: Σ⁽ˡ⁾(x, x) for l = 1 … depth
+            out = [sigma1(x, x)]
+            for _ in range(depth):
+                out.append(s * T(out[-1], out[-1], out[-1]) + b)
+            return out
+
+        var_a = [variances(x) for x in A]
+        var_b = var_a if symmetric else [variances(y) for y in B]
         nngp = np.empty((len(A), len(B)), dtype=object)
         ntk = np.empty_like(nngp)
         for i, x in enumerate(A):
             for j, y in enumerate(B):
-                a, c, e = sigma1(x, x), sigma1(x, y), sigma1(y, y)
+                if symmetric and j < i:
+                    nngp[i, j], ntk[i, j] = nngp[j, i], ntk[j, i]
+                    continue
+                c = sigma1(x, y)
                 th = (c - b) / s + 1 if standard else c
-                for _ in range(depth):
+                for layer in range(depth):
+                    a, e = var_a[i][layer], var_b[j][layer]
                     t12, td12 = T(a, c, e), Td(a, c, e)
-                    new_c = s * t12 + b
-                    th = (t12 + 1 if standard else new_c) + s * td12 * th
-                    a, e, c = s * T(a, a, a) + b, s * T(e, e, e) + b, new_c
+                    c = s * t12 + b
+                    th = (t12 + 1 if standard else c) + s * td12 * th
                 nngp[i, j], ntk[i, j] = c, th
     return nngp, ntk
