@@ -157,3 +157,11 @@ def test_bad_inputs_are_named():
         init(ntk_sym.mlp("relu"), width=4, seed=-1)
     with pytest.raises(NTKSymError, match="Network"):
         init("relu", width=4)
+
+
+def test_copies_draw_the_same_pending_first_layer():
+    fnet = init(ntk_sym.mlp("relu", depth=1), width=8, seed=0)
+    twin = fnet.copy()
+    assert np.array_equal(twin.apply(X3), fnet.apply(X3))
+    with pytest.raises(NTKSymError, match="first layer"):
+        init(ntk_sym.mlp("relu", depth=1), width=8, seed=0, ensemble=2).member(0)

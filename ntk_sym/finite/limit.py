@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import NTKSymError
 from ..network import Network
+from .training import Loss, loss_scale
 
 
 def step_matrix(theta_test: np.ndarray, theta: np.ndarray, rate: float, steps: int) -> np.ndarray:
@@ -47,10 +48,10 @@ def gd_prediction(
     *,
     lr: float,
     steps: int,
-    loss: str = "sum",
+    loss: Loss = "sum",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(μ_t, C_t, M_t) at the test inputs after `steps` GD steps, from `net.kernels`."""
-    rate = lr * (1.0 if loss == "sum" else 1.0 / x.shape[0])
+    rate = lr * loss_scale(loss, x.shape[0])
     both = np.concatenate([x, x_test])
     nngp, ntk = net.kernels(both)
     n = x.shape[0]

@@ -28,6 +28,7 @@ outputs are returned without that axis.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,6 +113,8 @@ class FiniteNetwork:
     def _with_parameters(self, select: slice, ensemble: int | None) -> FiniteNetwork:
         other = object.__new__(FiniteNetwork)
         other.__dict__.update(self.__dict__)
+        # Private generator copies: a pending first layer is then drawn identically by both.
+        other._rngs = copy.deepcopy(self._rngs)
         other.ensemble, other._size = ensemble, 1 if ensemble is None else ensemble
         other.weights = [None if w is None else w[select].copy() for w in self.weights]
         other.biases = [None if b is None else b[select].copy() for b in self.biases]
@@ -125,6 +128,10 @@ class FiniteNetwork:
         """Ensemble member `index` as a single network (a copy)."""
         if self.ensemble is None or not 0 <= index < self.ensemble:
             raise NTKSymError(f"member index {index} out of range for ensemble={self.ensemble}")
+        if self.input_dim is None:
+            raise NTKSymError(
+                "the first layer is not drawn yet: apply the ensemble once or pass input_dim"
+            )
         return self._with_parameters(slice(index, index + 1), None)
 
     def _squeeze(self, out: np.ndarray) -> np.ndarray:

@@ -48,7 +48,8 @@ class Trajectory:
     network: FiniteNetwork | None
 
 
-def _loss_scale(loss: Loss, n: int) -> float:
+def loss_scale(loss: Loss, n: int) -> float:
+    """s in ℒ = ½ s ‖f − y‖²: 1 for "sum", 1/n for "mean"."""
     if loss == "sum":
         return 1.0
     if loss == "mean":
@@ -107,7 +108,7 @@ def gradient_descent(
     x = fnet.check_inputs(x)
     y = _targets(fnet, x, y)
     x_test = None if x_test is None else fnet.check_inputs(x_test, "X_test")
-    scale = _loss_scale(loss, x.shape[0])
+    scale = loss_scale(loss, x.shape[0])
     keep = _record_steps(steps, record)
     net = fnet.copy()
     rates = [net.scales(layer) for layer in range(net.net.depth + 1)]
@@ -157,7 +158,7 @@ def linearized_descent(
     lr = _check_lr(lr)
     x = fnet.check_inputs(x)
     y = _targets(fnet, x, y)
-    scale = _loss_scale(loss, x.shape[0])
+    scale = loss_scale(loss, x.shape[0])
     keep = _record_steps(steps, record)
     single = fnet.ensemble is None
     lift = (lambda a: a[None]) if single else (lambda a: a)
