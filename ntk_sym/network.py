@@ -109,6 +109,23 @@ class Network:
 
         return unrolled(self, symbolic, simplify)
 
+    def predict(self, X_train: object, y_train: object, X_test: object, **options: object):
+        """Gradient-flow predictions of the infinite-width network: mean, covariance and training
+        loss at `times` (``ntk_sym.dynamics.predict``; loss ½‖f(X) − y‖² unless ``loss="mean"``).
+
+        ``times`` (default 0, 1, 10, ∞), ``lr``, ``diag_reg``, ``loss`` and ``kernel`` ("ntk" for
+        training all layers, "nngp" for the readout alone / the Bayesian posterior) are passed on.
+        """
+        from .dynamics import predict
+
+        return predict(self, X_train, y_train, X_test, **options)
+
+    def predict_gd(self, X_train: object, y_train: object, X_test: object, **options: object):
+        """The same after discrete gradient-descent ``steps`` (``ntk_sym.dynamics.predict_gd``)."""
+        from .dynamics import predict_gd
+
+        return predict_gd(self, X_train, y_train, X_test, **options)
+
     def __repr__(self) -> str:
         return (
             f"Network({self.activation.name}, depth={self.depth}, w_std={self.w_std}, "
