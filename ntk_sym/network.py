@@ -103,6 +103,12 @@ class Network:
 
         return layer_equations(self, symbolic)
 
+    def latex(self, symbolic: bool = True) -> str:
+        """The layer maps as a LaTeX ``aligned`` block (`recursion.latex`)."""
+        from .recursion import latex
+
+        return latex(self, symbolic)
+
     def unrolled(self, symbolic: bool = False, simplify: bool = False) -> tuple[sp.Expr, sp.Expr]:
         """(NNGP, NTK) in closed form in x·x', ‖x‖², ‖x'‖², d (small depths; `recursion`)."""
         from .recursion import unrolled
