@@ -77,8 +77,8 @@ def ensembles(
 ) -> Iterator[FiniteNetwork]:
     """`seeds` independent networks as ensembles of at most `CHUNK_BYTES` of parameters each.
 
-    The chunks draw from children of ``SeedSequence(seed, width)``, so results at one width do not
-    depend on the chunking of another.
+    Each width draws from the children of its own ``SeedSequence([seed, width])``, so widths are
+    statistically independent of one another (the draws within a width depend on the chunking).
     """
     sizes = [input_dim] + [width] * net.depth + [1]
     per_net = 8 * sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
