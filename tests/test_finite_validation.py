@@ -117,15 +117,18 @@ def test_jacot_setting_has_the_papers_limiting_values():
 
 
 def test_jacot_figure1_small():
-    res = V.jacot_figure1(widths=(32, 256), seeds=4, steps=200, n_gamma=9)
-    assert res.initial.shape == (2, 4, 9) and res.trained.shape == (2, 4, 9)
-    # Wider networks sit closer to the limit, before and after training (measured RMS deviation
-    # relative to max Θ: 0.12 → 0.09 at init, 0.19 → 0.09 after training).
-    assert res.deviation_initial[1] < res.deviation_initial[0]
-    assert res.deviation_trained[1] < res.deviation_trained[0]
-    assert res.deviation_trained[1] < 0.15
-    # 200 steps at lr 1 fit x₁x₂ on 16 points: loss below a tenth of ½·mean(y²) (measured ≤ 4%).
-    assert np.all(res.final_loss < 0.1 * np.mean(res.train_y**2) / 2)
+    # Widths 16 and 128 (a factor 8) keep the CI run short; the paper's sizes are the slow test.
+    res = V.jacot_figure1(widths=(16, 128), seeds=8, steps=200, n_gamma=9)
+    assert res.initial.shape == (2, 8, 9) and res.trained.shape == (2, 8, 9)
+    # Wider networks sit closer to the limit, before and after training. Fluctuations scale as
+    # n^{-1/2}, a factor 1/√8 ≈ 0.35 here; measured ratios over 4 data/seed sets: 0.19-0.33 at
+    # init and 0.15-0.24 after training (narrow kernels also drift more), so 0.5 bounds both.
+    assert res.deviation_initial[1] < 0.5 * res.deviation_initial[0]
+    assert res.deviation_trained[1] < 0.5 * res.deviation_trained[0]
+    assert res.deviation_initial[1] < 0.25  # measured 0.11-0.15 of the limit's maximum
+    # 200 steps at lr 1 fit x₁x₂ on 16 points: at width 128 the loss is below a tenth of
+    # ½·mean(y²), its value for f = 0.
+    assert np.all(res.final_loss[1] < 0.1 * np.mean(res.train_y**2) / 2)
 
 
 @pytest.mark.slow
