@@ -31,7 +31,7 @@ import itertools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import mpmath as mp
 import sympy as sp
@@ -105,8 +105,8 @@ def verify(
 
     n_points covariances are used: ρ = 1 − 10⁻⁶ with equal variances, ρ = −(1 − 10⁻⁶) with
     variances 1/2 and 2, then random ones (seeded) with variances in [1/4, 3] and |ρ| ∈ [0.1, 0.95].
-    The quadrature is refined until successive rules agree to rtol/10. With ``strict`` a failure raises
-    `VerificationError`; otherwise check ``report.passed``.
+    The quadrature is refined until successive rules agree to rtol/10. With ``strict`` a failure
+    raises `VerificationError`; otherwise check ``report.passed``.
     """
     act = resolve(activation)
     if not act.has_closed_form:
@@ -139,14 +139,14 @@ def _verify(act: Activation, n_points: int, seed: int, rtol: mp.mpf) -> Verifica
         notes.append("∂T/∂q12 (Price) against 2-D quadrature of φ'·φ'")
     else:
         notes.append(
-            "φ' is a sum of Dirac deltas: ∂T/∂q12 against the distributional value Σ cᵢcⱼ p(xᵢ, xⱼ); "
-            "the network's Σ̇ uses the convention DIRAC_CONVENTION instead"
+            "φ' is a sum of Dirac deltas: ∂T/∂q12 against the distributional value "
+            "Σ cᵢcⱼ p(xᵢ, xⱼ); the network's Σ̇ uses the convention DIRAC_CONVENTION instead"
         )
     errors = {"dual": mp.mpf(0), "price": mp.mpf(0)}
     if reference is not None:
         errors["reference"] = mp.mpf(0)
     if diracs is not None and not act.dirac_derivative:
-        notes.append("FAILED: φ' contains a Dirac delta but the entry is not flagged dirac_derivative")
+        notes.append("FAILED: φ' has a Dirac delta but the entry is not flagged dirac_derivative")
         errors["dirac_flag"] = mp.inf
     quad_error = mp.mpf(0)
 
@@ -167,7 +167,8 @@ def _verify(act: Activation, n_points: int, seed: int, rtol: mp.mpf) -> Verifica
             value, floor = dirac_expectation(diracs, *q), mp.mpf(0)
         errors["price"] = max(errors["price"], _relative(closed(price, q), value, floor))
         if reference is not None:
-            errors["reference"] = max(errors["reference"], _relative(closed(reference, q), value, floor))
+            error = _relative(closed(reference, q), value, floor)
+            errors["reference"] = max(errors["reference"], error)
     return VerificationReport(
         activation=repr(act),
         points=tuple(tuple(float(x) for x in q) for q in points),
@@ -270,7 +271,7 @@ def dirac_expectation(terms: list[tuple[sp.Expr, sp.Expr]], a: mp.mpf, c: mp.mpf
 
 
 # -- the quadrature -----------------------------------------------------------------------------
-@lru_cache(maxsize=None)
+@cache
 def _legendre(n: int, dps: int) -> tuple[tuple[mp.mpf, ...], tuple[mp.mpf, ...]]:
     with mp.workdps(dps):
         nodes, weights = mp.gauss_quadrature(n, "legendre")
@@ -284,7 +285,7 @@ def _scaled_rule(n: int, lo: mp.mpf, hi: mp.mpf) -> list[tuple[mp.mpf, mp.mpf]]:
     return [(mid + half * x, half * w) for x, w in zip(nodes, weights, strict=True)]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _radial_rule(n: int, piece: int, dps: int) -> tuple[tuple[mp.mpf, mp.mpf], ...]:
     """Nodes r and weights w·r·e^{−r²/2} on [piece·R, (piece+1)·R], R = √(2 ln 10 (dps + 4))."""
     with mp.workdps(dps):
@@ -360,12 +361,13 @@ def gaussian_expectation(
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _hermite(n: int, dps: int) -> tuple[tuple[mp.mpf, mp.mpf], ...]:
     """n-point Gauss–Hermite rule for the standard normal density: Σ w f(x) ≈ 𝔼[f(z)]."""
     with mp.workdps(dps):
         nodes, weights = mp.gauss_quadrature(n, "hermite")
-        return tuple((mp.sqrt(2) * x, w / mp.sqrt(mp.pi)) for x, w in zip(nodes, weights))
+        root2, rootpi = mp.sqrt(2), mp.sqrt(mp.pi)
+        return tuple((root2 * x, w / rootpi) for x, w in zip(nodes, weights, strict=True))
 
 
 def _hermite_product(

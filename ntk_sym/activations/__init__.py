@@ -5,4 +5,12 @@ from .base import DIRAC_CONVENTION, Activation
 from .catalogue import get, names, register
 from .custom import from_expression, resolve
 
-__all__ = ["DIRAC_CONVENTION", "Activation", "from_expression", "get", "names", "register", "resolve"]
+__all__ = [
+    "DIRAC_CONVENTION",
+    "Activation",
+    "from_expression",
+    "get",
+    "names",
+    "register",
+    "resolve",
+]

@@ -9,14 +9,14 @@ so J_0 = π − θ and J_1 = sin θ + (π − θ) cos θ. The closed forms are c
 quadrature by `ntk_sym.verify`.
 """
 
-from functools import lru_cache
+from functools import cache
 
 import sympy as sp
 
 from ..symbols import theta
 
 
-@lru_cache(maxsize=None)
+@cache
 def arccos_J(order: int) -> sp.Expr:
     """J_k(θ) of the order-k arc-cosine kernel, by the derivative formula above."""
     if order < 0:

@@ -155,7 +155,10 @@ def step() -> Activation:
 
 @register("sign")
 def sign() -> Activation:
-    """φ(x) = sign(x); T = 1 − 2θ/π = (2/π) asin(q12/√(q11 q22)). φ' = 2δ: see `DIRAC_CONVENTION`."""
+    """φ(x) = sign(x); T = 1 − 2θ/π = (2/π) asin(q12/√(q11 q22)).
+
+    φ' = 2δ: see `DIRAC_CONVENTION`.
+    """
     return Activation(
         "sign",
         sp.sign(X),

@@ -17,7 +17,7 @@ tests check it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache
 
 import sympy as sp
 
@@ -27,7 +27,7 @@ from .base import Activation
 from .catalogue import nonnegative_integer, parameter, register
 
 
-@lru_cache(maxsize=None)
+@cache
 def gaussian_moment(j: int, k: int) -> sp.Expr:
     """𝔼[uʲ vᵏ] for (u, v) ~ N(0, [[q11, q12], [q12, q22]]), by Isserlis' theorem (see above)."""
     if (j + k) % 2:
