@@ -84,11 +84,15 @@ class VerificationReport:
 
     def __str__(self) -> str:
         lines = [f"verify({self.activation}): {'passed' if self.passed else 'FAILED'}"]
-        lines += [f"  max rel. error {k:9s} {v:.2e} (rtol {self.rtol:.0e})" for k, v in
-                  self.errors.items()]
+        lines += [
+            f"  max rel. error {k:9s} {v:.2e} (rtol {self.rtol:.0e})"
+            for k, v in self.errors.items()
+        ]
         lines.append(f"  quadrature error estimate {self.quadrature_error:.1e}")
-        lines.append(f"  {len(self.points)} covariances (q11, q12, q22): " + ", ".join(
-            f"({a:.4g}, {b:.10g}, {c:.4g})" for a, b, c in self.points))
+        lines.append(
+            f"  {len(self.points)} covariances (q11, q12, q22): "
+            + ", ".join(f"({a:.4g}, {b:.10g}, {c:.4g})" for a, b, c in self.points)
+        )
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 

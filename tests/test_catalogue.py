@@ -157,8 +157,10 @@ def test_relu_family_consistency():
 
 
 def test_sin_and_cos_are_shifts_of_each_other():
-    _equal_everywhere(get("cos", a=1.5, b=0.7, c=0.2).dual,
-                      get("sin", a=1.5, b=0.7, c=sp.Rational(1, 5) + sp.pi / 2).dual)
+    _equal_everywhere(
+        get("cos", a=1.5, b=0.7, c=0.2).dual,
+        get("sin", a=1.5, b=0.7, c=sp.Rational(1, 5) + sp.pi / 2).dual,
+    )
 
 
 def test_rbf_dual_is_the_rbf_kernel():
@@ -180,6 +182,7 @@ def _moment_by_cholesky(j: int, k: int) -> sp.Expr:
     u = sp.sqrt(q11) * z1
     v = q12 / sp.sqrt(q11) * z1 + sp.sqrt(q22 - q12**2 / q11) * z2
     poly = sp.Poly(sp.expand(u**j * v**k), z1, z2)
+
     def normal_moment(n: int) -> sp.Expr:
         return sp.factorial2(n - 1) if n % 2 == 0 else sp.Integer(0)
 
@@ -210,8 +213,9 @@ def test_polynomial_matches_monomials_and_identity():
     assert sp.simplify(get("polynomial", coefficients=[0, 1]).dual - q12) == 0
     for k in range(4):
         coefficients = [0] * k + [1]
-        _equal_everywhere(get("polynomial", coefficients=coefficients).dual,
-                          get("monomial", degree=k).dual)
+        _equal_everywhere(
+            get("polynomial", coefficients=coefficients).dual, get("monomial", degree=k).dual
+        )
     # A constant c has T = c², whatever the covariance.
     assert get("polynomial", coefficients=[3]).dual == 9
 
