@@ -3,7 +3,8 @@
 Convention (NTK parameterization, Jacot et al. 2018): input x ∈ ℝᵈ, `depth` hidden layers
 ``Dense → φ`` of width n, then a Dense readout with one output,
 
-    h⁽¹⁾ = (σ_w/√d) W⁽⁰⁾ x + σ_b b⁽⁰⁾,   h⁽ˡ⁺¹⁾ = (σ_w/√n) W⁽ˡ⁾ φ(h⁽ˡ⁾) + σ_b b⁽ˡ⁾,   W, b ~ N(0, 1),
+    h⁽¹⁾ = (σ_w/√d) W⁽⁰⁾ x + σ_b b⁽⁰⁾,
+    h⁽ˡ⁺¹⁾ = (σ_w/√n) W⁽ˡ⁾ φ(h⁽ˡ⁾) + σ_b b⁽ˡ⁾,     W, b ~ N(0, 1),
 
 and f(x) = h⁽ᴸ⁺¹⁾(x). The infinite-width kernels of f obey
 
@@ -75,6 +76,61 @@ class Network:
     def key(self) -> tuple:
         """Identity used to cache compiled kernels."""
         return (self.activation.key(), self.depth, self.w_std, self.b_std, self.parameterization)
+
+    def kernels(
+        self, X1: object, X2: object | None = None, backend: str = "numpy", **options: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(NNGP, NTK) Gram matrices (n1, n2) in one pass; see `ntk_sym.kernels.kernels`."""
+        from .kernels import kernels
+
+        return kernels(self, X1, X2, backend=backend, **options)
+
+    def nngp(
+        self, X1: object, X2: object | None = None, backend: str = "numpy", **options: int
+    ) -> np.ndarray:
+        """NNGP Gram matrix Σ⁽ᴸ⁺¹⁾(X1, X2), shape (n1, n2); X2 defaults to X1."""
+        return self.kernels(X1, X2, backend, **options)[0]
+
+    def ntk(
+        self, X1: object, X2: object | None = None, backend: str = "numpy", **options: int
+    ) -> np.ndarray:
+        """NTK Gram matrix Θ⁽ᴸ⁺¹⁾(X1, X2), shape (n1, n2); X2 defaults to X1."""
+        return self.kernels(X1, X2, backend, **options)[1]
+
+    def recursion(self, symbolic: bool = True) -> list[sp.Eq]:
+        """The layer maps Σ⁽ˡ⁾ → Σ⁽ˡ⁺¹⁾, Σ̇⁽ˡ⁺¹⁾, Θ⁽ˡ⁺¹⁾ as SymPy equations (`recursion`)."""
+        from .recursion import layer_equations
+
+        return layer_equations(self, symbolic)
+
+    def latex(self, symbolic: bool = True) -> str:
+        """The layer maps as a LaTeX ``aligned`` block (`recursion.latex`)."""
+        from .recursion import latex
+
+        return latex(self, symbolic)
+
+    def unrolled(self, symbolic: bool = False, simplify: bool = False) -> tuple[sp.Expr, sp.Expr]:
+        """(NNGP, NTK) in closed form in x·x', ‖x‖², ‖x'‖², d (small depths; `recursion`)."""
+        from .recursion import unrolled
+
+        return unrolled(self, symbolic, simplify)
+
+    def predict(self, X_train: object, y_train: object, X_test: object, **options: object):
+        """Gradient-flow predictions of the infinite-width network: mean, covariance and training
+        loss at `times` (``ntk_sym.dynamics.predict``; loss ½‖f(X) − y‖² unless ``loss="mean"``).
+
+        ``times`` (default 0, 1, 10, ∞), ``lr``, ``diag_reg``, ``loss`` and ``kernel`` ("ntk" for
+        training all layers, "nngp" for the readout alone / the Bayesian posterior) are passed on.
+        """
+        from .dynamics import predict
+
+        return predict(self, X_train, y_train, X_test, **options)
+
+    def predict_gd(self, X_train: object, y_train: object, X_test: object, **options: object):
+        """The same after discrete gradient-descent ``steps`` (``ntk_sym.dynamics.predict_gd``)."""
+        from .dynamics import predict_gd
+
+        return predict_gd(self, X_train, y_train, X_test, **options)
 
     def __repr__(self) -> str:
         return (

@@ -228,7 +228,7 @@ def erf(a: float = 1.0, b: float = 1.0, c: float = 0.0) -> Activation:
     )
 
 
-# -- named activations without a closed form: Gauss–Hermite quadrature ---------------------------
+# -- named activations without a closed form: numerical quadrature ------------------------------
 _QUADRATURE_ONLY: dict[str, tuple[sp.Expr, str]] = {
     "tanh": (sp.tanh(X), "hyperbolic tangent"),
     "sigmoid": (1 / (1 + sp.exp(-X)), "logistic sigmoid"),
@@ -244,7 +244,7 @@ def _quadrature_entry(name: str) -> Callable[[], Activation]:
     def ctor() -> Activation:
         return Activation(name, expr, description=description + " (no closed form: quadrature)")
 
-    ctor.__doc__ = f"φ(x) = {expr}; expectations by Gauss–Hermite quadrature."
+    ctor.__doc__ = f"φ(x) = {expr}; expectations by numerical quadrature."
     return ctor
 
 

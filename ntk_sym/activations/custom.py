@@ -13,7 +13,7 @@ from .catalogue import get
 def from_expression(expr: sp.Expr, name: str | None = None) -> Activation:
     """An activation from a SymPy expression in exactly one symbol (renamed to `symbols.X`).
 
-    Its dual has no closed form here, so its expectations come from Gauss–Hermite quadrature.
+    Its dual has no closed form here, so its expectations come from numerical quadrature.
     Strings are not accepted: SymPy's parser evaluates Python code.
     """
     if isinstance(expr, str):

@@ -1,0 +1,146 @@
+"""The mpmath reference backend: the textbook recursion at arbitrary precision.
+
+This path is deliberately plain: it iterates q12 ↦ σ_w² T(q11, q12, q22) + σ_b² in the covariance
+form with the catalogue's closed forms (or a two-dimensional mpmath quadrature where there is
+none) at `dps` digits, pair by pair. At 50 digits the cancellations that the float64 engine avoids
+by construction cost nothing here, which is what makes it a reference for that engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import mpmath as mp
+import numpy as np
+import sympy as sp
+
+from .activations import Activation
+from .symbols import X, q11, q12, q22
+
+
+def _heaviside(x: mp.mpf, h0: mp.mpf | None = None) -> mp.mpf:
+    """H(x) with SymPy's default H(0) = 1/2."""
+    if x == 0:
+        return mp.mpf(1) / 2 if h0 is None else h0
+    return mp.mpf(1) if x > 0 else mp.mpf(0)
+
+
+def _mp_lambdify(args: tuple, expr: sp.Expr) -> Callable:
+    mapping = {
+        "Heaviside": _heaviside,
+        "DiracDelta": lambda x, *k: mp.mpf(0),
+    }
+    return sp.lambdify(args, expr, modules=[mapping, "mpmath"])
+
+
+def gaussian_expectation(f: Callable, g: Callable, a: mp.mpf, c: mp.mpf, b: mp.mpf) -> mp.mpf:
+    """𝔼[f(u) g(v)] for (u, v) ~ N(0, [[a, c], [c, b]]) by nested mpmath Gauss–Legendre quadrature.
+
+    With u = √a z₁ and v = (c/√a) z₁ + √(b − c²/a) z₂ the integral runs over the square
+    |z₁|, |z₂| ≤ L with L chosen so that the Gaussian tail e^{−L²/2} is below the working precision.
+    The inner integral is split at v = 0 and the outer one at u = 0, where rectifiers have kinks, so
+    each piece is smooth and the rule converges at its full rate.
+    """
+    norm = 1 / mp.sqrt(2 * mp.pi)
+    L = mp.sqrt(2 * (mp.mp.dps + 5) * mp.log(10))
+
+    def density(z: mp.mpf) -> mp.mpf:
+        return norm * mp.exp(-z * z / 2)
+
+    def integrate(fn: Callable, cut: mp.mpf) -> mp.mpf:
+        points = [-L, cut, L] if -L < cut < L else [-L, L]
+        return mp.quad(fn, points, method="gauss-legendre")
+
+    if a == 0:
+        return f(mp.mpf(0)) * integrate(lambda z: density(z) * g(mp.sqrt(b) * z), mp.mpf(0))
+    sa = mp.sqrt(a)
+    slope = c / sa
+    rest = mp.sqrt(max(b - c * c / a, mp.mpf(0)))
+
+    def inner(z1: mp.mpf) -> mp.mpf:
+        if rest == 0:
+            return g(slope * z1)
+        return integrate(lambda z2: density(z2) * g(slope * z1 + rest * z2), -slope * z1 / rest)
+
+    return integrate(lambda z1: density(z1) * f(sa * z1) * inner(z1), mp.mpf(0))
+
+
+def _dual_functions(act: Activation) -> tuple[Callable, Callable]:
+    """(T, Ṫ) as mpmath functions of (q11, q12, q22)."""
+    phi = _mp_lambdify((X,), act.expr)
+    dphi = _mp_lambdify((X,), act.derivative)
+    if act.dual is not None:
+        T = _mp_lambdify((q11, q12, q22), act.dual)
+        Td = _mp_lambdify((q11, q12, q22), act.derivative_dual)
+        return _guard_degenerate(T, phi), _guard_degenerate(Td, dphi)
+    return (
+        lambda a, c, b: gaussian_expectation(phi, phi, a, c, b),
+        lambda a, c, b: gaussian_expectation(dphi, dphi, a, c, b),
+    )
+
+
+def _guard_degenerate(fn: Callable, integrand: Callable) -> Callable:
+    """Closed forms divide by √(q11 q22); a zero variance means u ≡ 0, handled by quadrature."""
+
+    def wrapped(a, c, b):
+        if a == 0 or b == 0:
+            # 𝔼[h(0) h(v)] with h = φ or φ': the only degenerate case the engine meets
+            return gaussian_expectation(integrand, integrand, a, c, b)
+        rho = c / mp.sqrt(a * b)
+        if abs(rho) > 1:  # rounding of identical inputs at the working precision
+            c = mp.sign(rho) * mp.sqrt(a * b)
+        # at |ρ| = 1 a square root of a rounded-to-negative determinant may turn complex;
+        # its imaginary part is rounding noise at the working precision
+        return mp.re(fn(a, c, b))
+
+    return wrapped
+
+
+def kernels_mpmath(
+    activation: Activation,
+    depth: int,
+    w_std: float,
+    b_std: float,
+    standard: bool,
+    X1: np.ndarray,
+    X2: np.ndarray | None,
+    dps: int = 50,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(NNGP, NTK) as object arrays of mpmath numbers at `dps` digits."""
+    symmetric = X2 is None
+    X2 = X1 if X2 is None else X2
+    with mp.workdps(dps):
+        T, Td = _dual_functions(activation)
+        s, b = mp.mpf(w_std) ** 2, mp.mpf(b_std) ** 2
+        d = X1.shape[1]
+        A = [[mp.mpf(float(v)) for v in row] for row in X1]
+        B = A if symmetric else [[mp.mpf(float(v)) for v in row] for row in X2]
+
+        def sigma1(x, y):
+            return s * mp.fsum(p * r for p, r in zip(x, y, strict=True)) / d + b
+
+        def variances(x):
+            # the diagonal recursion of one point: Σ⁽ˡ⁾(x, x) for l = 1 … depth
+            out = [sigma1(x, x)]
+            for _ in range(depth):
+                out.append(s * T(out[-1], out[-1], out[-1]) + b)
+            return out
+
+        var_a = [variances(x) for x in A]
+        var_b = var_a if symmetric else [variances(y) for y in B]
+        nngp = np.empty((len(A), len(B)), dtype=object)
+        ntk = np.empty_like(nngp)
+        for i, x in enumerate(A):
+            for j, y in enumerate(B):
+                if symmetric and j < i:
+                    nngp[i, j], ntk[i, j] = nngp[j, i], ntk[j, i]
+                    continue
+                c = sigma1(x, y)
+                th = (c - b) / s + 1 if standard else c
+                for layer in range(depth):
+                    a, e = var_a[i][layer], var_b[j][layer]
+                    t12, td12 = T(a, c, e), Td(a, c, e)
+                    c = s * t12 + b
+                    th = (t12 + 1 if standard else c) + s * td12 * th
+                nngp[i, j], ntk[i, j] = c, th
+    return nngp, ntk
