@@ -12,10 +12,10 @@ from ntk_sym.errors import NTKSymError
 from ntk_sym.symbols import X, q11, q12, q22
 from ntk_sym.verify import (
     VerificationError,
+    checked_expectation,
     covariance_points,
     dirac_expectation,
     dirac_terms,
-    gaussian_expectation,
     kinks,
     verify,
 )
@@ -38,7 +38,7 @@ def test_sheppard_orthant_probability(spec):
     with mp.workdps(30):
         rho = _rho(spec)
         q = _cov("0.5", rho, "2.5")
-        value, _, _ = gaussian_expectation(lambda x: 1 if x > 0 else 0, *q, kinked=True, tol=1e-25)
+        value, _, _ = checked_expectation(lambda x: 1 if x > 0 else 0, *q, kinked=True, tol=1e-25)
         exact = mp.mpf(1) / 4 + mp.asin(rho) / (2 * mp.pi)
         # tol 1e-25 on successive rules; 1e-24 allows the last rule's own error to be 10x that.
         assert abs(value - exact) <= 1e-24 * exact
@@ -50,7 +50,7 @@ def test_isserlis_fourth_moment(spec):
     with mp.workdps(30):
         rho = _rho(spec)
         q = _cov("1.7", rho, "0.4")
-        value, _, _ = gaussian_expectation(lambda x: x**2, *q, kinked=False, tol=1e-25)
+        value, _, _ = checked_expectation(lambda x: x**2, *q, kinked=False, tol=1e-25)
         exact = q[0] * q[2] + 2 * q[1] ** 2
         assert abs(value - exact) <= 1e-24 * exact  # as above
 
@@ -59,7 +59,7 @@ def test_moment_generating_function():
     """𝔼[e^{u+v}] = exp((q11 + 2 q12 + q22)/2): an integrand growing along the tail."""
     with mp.workdps(30):
         q = _cov("3", mp.mpf("0.9"), "2")
-        value, _, _ = gaussian_expectation(mp.exp, *q, kinked=False, tol=1e-25)
+        value, _, _ = checked_expectation(mp.exp, *q, kinked=False, tol=1e-25)
         exact = mp.exp((q[0] + 2 * q[1] + q[2]) / 2)
         assert abs(value - exact) <= 1e-24 * exact  # as above
 
@@ -136,4 +136,4 @@ def test_argument_errors():
     with pytest.raises(NTKSymError, match="rtol"):
         verify("relu", rtol=1e-40)
     with pytest.raises(NTKSymError, match="positive definite"):
-        gaussian_expectation(mp.exp, mp.mpf(1), mp.mpf(1), mp.mpf(1), kinked=False, tol=1e-10)
+        checked_expectation(mp.exp, mp.mpf(1), mp.mpf(1), mp.mpf(1), kinked=False, tol=1e-10)
