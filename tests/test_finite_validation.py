@@ -19,14 +19,24 @@ def net_of(act, depth):
 
 
 # Kernel fluctuations at initialisation are Gaussian of size n^{-1/2} (CLT over the n units of
-# each layer), so the mean relative error has log–log slope −½. With 16 seeds the fitted slope
-# scatters by ≈ ±0.05-0.08 between seed sets; [−0.65, −0.35] is about ±2 of those.
+# each layer), so the mean relative error has log–log slope −½. With 32 seeds the fitted slope
+# scatters between seed sets with a standard deviation of ≈ 0.05 (measured −0.43 … −0.62 over
+# 8 seed sets, ReLU depth 2 and 3); [−0.65, −0.35] is about ±3 of those.
 @pytest.mark.parametrize("act,depth", CASES)
 def test_empirical_kernels_at_init_converge_at_rate_one_over_sqrt_width(act, depth):
-    res = V.kernel_convergence(net_of(act, depth), X6, widths=(64, 128, 256, 512), seeds=16)
+    res = V.kernel_convergence(net_of(act, depth), X6, widths=(64, 128, 256, 512), seeds=32)
     assert -0.65 <= res.ntk.slope <= -0.35
     assert -0.65 <= res.nngp.slope <= -0.35
-    assert res.ntk.mean[-1] < 0.2  # at width 512 the NTK is within 20% (measured 8-13%)
+    assert res.ntk.mean[-1] < 0.2  # at width 512 the NTK is within 20% (measured 8-12%)
+
+
+@pytest.mark.parametrize("act", ["relu", "erf"])
+def test_standard_parameterization_converges_to_its_own_ntk(act):
+    # Θ̂ with weight learning rates η/fan_in tends to Θ_sp (not to the NTK-parameterization Θ).
+    net = ntk_sym.mlp(act, depth=2, w_std=1.5, b_std=0.2, parameterization="standard")
+    res = V.kernel_convergence(net, X6, widths=(64, 128, 256, 512), seeds=32)
+    assert -0.65 <= res.ntk.slope <= -0.35  # same CLT rate and scatter as above
+    assert res.ntk.mean[-1] < 0.2
 
 
 @pytest.mark.slow
@@ -42,8 +52,9 @@ def test_kernel_convergence_full_sizes(act, depth):
 # During training the kernel moves and the network leaves its linearisation by amounts that
 # vanish with width. The classical bounds (Jacot et al. 2018; Lee et al. 2019) give O(n^{-1/2});
 # the sharper asymptotics of Dyer & Gur-Ari (2019) give O(1/n) for both. Measured slopes lie in
-# between at these widths (≈ −0.6 … −0.85), so the test asks for a fall at least as fast as
-# n^{-0.35} and no faster than n^{-1.2}: a kernel that did not move, or moved by O(1), fails.
+# between at these widths (−0.49 … −0.9 over 5 seed sets), so the test asks for a fall at least
+# as fast as n^{-0.35} and no faster than n^{-1.2}: a kernel that did not move, or moved by O(1),
+# fails.
 @pytest.mark.parametrize("act", ["relu", "erf"])
 def test_kernel_drift_during_training_vanishes_with_width(act):
     net = net_of(act, 2)
@@ -66,14 +77,16 @@ def test_linearised_network_tracks_the_network_better_as_width_grows(act):
 def test_trained_ensemble_matches_the_infinite_width_gaussian():
     net = net_of("erf", 2)
     run = V.TrainingRun.default(net)
-    res = V.ensemble_vs_limit(net, run, widths=(32, 256), seeds=64)
+    res = V.ensemble_vs_limit(net, run, widths=(16, 128), seeds=64)
     # Mean and std are compared in units of the predicted std; a perfect match still shows the
     # Monte Carlo error of 64 samples (1/8 for the mean, 1/√126 for the std). Three times that
-    # allows for the RMS over test points and the finite-width bias left at width 256.
+    # allows for the RMS over test points and the finite-width bias left at width 128 (measured
+    # over 3 seed sets: mean 0.14-0.20, std 0.07-0.12).
     assert res.mean_error[-1] < 3 * res.mc_mean_error
     assert res.std_error[-1] < 3 * res.mc_std_error
     # Each network against the limit conditioned on its own f₀ has no Monte Carlo floor: the gap
-    # must shrink by clearly more than the noise when the width grows eightfold.
+    # must shrink by clearly more than the noise when the width grows eightfold (measured ratio
+    # 0.31-0.39, against n^{-1/2}: 0.35).
     assert res.conditional.mean[-1] < 0.5 * res.conditional.mean[0]
 
 
@@ -106,15 +119,18 @@ def test_jacot_setting_has_the_papers_limiting_values():
 
 
 def test_jacot_figure1_small():
-    res = V.jacot_figure1(widths=(32, 256), seeds=4, steps=200, n_gamma=9)
-    assert res.initial.shape == (2, 4, 9) and res.trained.shape == (2, 4, 9)
-    # Wider networks sit closer to the limit, before and after training (measured RMS deviation
-    # relative to max Θ: 0.12 → 0.09 at init, 0.19 → 0.09 after training).
-    assert res.deviation_initial[1] < res.deviation_initial[0]
-    assert res.deviation_trained[1] < res.deviation_trained[0]
-    assert res.deviation_trained[1] < 0.15
-    # 200 steps at lr 1 fit x₁x₂ on 16 points: loss below a tenth of ½·mean(y²) (measured ≤ 4%).
-    assert np.all(res.final_loss < 0.1 * np.mean(res.train_y**2) / 2)
+    # Widths 16 and 128 (a factor 8) keep the CI run short; the paper's sizes are the slow test.
+    res = V.jacot_figure1(widths=(16, 128), seeds=8, steps=200, n_gamma=9)
+    assert res.initial.shape == (2, 8, 9) and res.trained.shape == (2, 8, 9)
+    # Wider networks sit closer to the limit, before and after training. Fluctuations scale as
+    # n^{-1/2}, a factor 1/√8 ≈ 0.35 here; measured ratios over 4 data/seed sets: 0.19-0.33 at
+    # init and 0.15-0.24 after training (narrow kernels also drift more), so 0.5 bounds both.
+    assert res.deviation_initial[1] < 0.5 * res.deviation_initial[0]
+    assert res.deviation_trained[1] < 0.5 * res.deviation_trained[0]
+    assert res.deviation_initial[1] < 0.25  # measured 0.11-0.15 of the limit's maximum
+    # 200 steps at lr 1 fit x₁x₂ on 16 points: at width 128 the loss is below a tenth of
+    # ½·mean(y²), its value for f = 0.
+    assert np.all(res.final_loss[1] < 0.1 * np.mean(res.train_y**2) / 2)
 
 
 @pytest.mark.slow
