@@ -6,12 +6,15 @@ backend and quadrature degree, and cached: the numeric engine never touches SymP
 A `CompiledDual` offers two maps, for the diagonal and for pairs of inputs:
 
 * ``diag(q) -> (T, Ṫ)`` with T = 𝔼[φ(u)²], Ṫ = 𝔼[φ'(u)²] for u ~ N(0, q);
-* ``pair(q11, q22, θ, T11, T22) -> (T12, Ṫ12, g₋, g₊)`` with g∓ = √(T11 T22) ∓ T12 ≥ 0, the
-  quantities from which the engine forms the next layer's angle without cancellation.
+* ``pair(q11, q22, θ, cos θ, sin θ, T11, T22) -> (T12, Ṫ12, g₋, g₊)`` with
+  g∓ = √(T11 T22) ∓ T12 ≥ 0, the quantities from which the engine forms the next layer's angle
+  without cancellation. The variances and T's are per-point vectors shaped (n1, 1) and (1, n2)
+  that broadcast against the (n1, n2) angle arrays; θ is None unless `needs_theta`.
 """
 
 from __future__ import annotations
 
+import math
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +27,8 @@ from .stable import SERIES_SWITCH, C, D, diagonal_form, pair_form, series_branch
 from .symbols import X, q11, q22, theta
 
 _q = sp.Symbol("q", nonnegative=True)
+#: sin θ, as an argument of compiled angle-form functions (C is cos θ).
+S = sp.Symbol("s", nonnegative=True)
 
 #: Quadrature nodes per dimension for activations without a closed form (see `quadrature`).
 DEFAULT_QUADRATURE_DEGREE = 128
@@ -36,6 +41,8 @@ class CompiledDual:
     diag: Callable
     pair: Callable
     kind: str  # "angle", "closed form" or "quadrature"
+    #: whether `pair` reads θ itself; if not, the engine passes θ = None and skips its atan2
+    needs_theta: bool = False
 
 
 def array_module(backend: str) -> types.ModuleType:
@@ -102,18 +109,31 @@ def compile_dual(
     return _CACHE[key]
 
 
-def _broadcast(fn: Callable, xp: types.ModuleType) -> Callable:
-    """Make a lambdified function return an array even when its expression is a constant."""
+def _broadcast(fn: Callable, xp: types.ModuleType, like: int = 0) -> Callable:
+    """Make a lambdified function return an array shaped like argument `like` even when its
+    expression is constant or does not involve that argument."""
 
     def wrapped(*args):
-        like = args[0]
-        return xp.zeros_like(like) + fn(*args)
+        value = fn(*args)
+        ref = args[like]
+        return value if getattr(value, "shape", None) == ref.shape else xp.zeros_like(ref) + value
 
     return wrapped
 
 
+def _trig_form(expr: sp.Expr) -> sp.Expr:
+    """`expr` with sin θ and cos θ replaced by the symbols S and C (θ may remain elsewhere)."""
+    return expr.subs({sp.sin(theta): S, sp.cos(theta): C})
+
+
 def _compile_angle(act: Activation, backend: str) -> CompiledDual:
-    """T = (q11 q22)^{k/2} J(θ), Ṫ = (q11 q22)^{(k−1)/2} K(θ), ratios by Taylor branches."""
+    """T = (q11 q22)^{k/2} J(θ), Ṫ = (q11 q22)^{(k−1)/2} K(θ), gaps by Taylor branches.
+
+    J and K are compiled in (θ, cos θ, sin θ), which the engine supplies without evaluating a
+    trigonometric function, and the gaps are g∓ = (q11 q22)^{k/2} (J(0) ∓ J(θ)); within
+    `SERIES_SWITCH` of θ = 0 (of π) the cancelling g₋ (g₊) comes from its Taylor polynomial
+    instead, evaluated only on those entries.
+    """
     xp = array_module(backend)
     k = act.degree
     J, K = act.angle_dual, act.angle_derivative_dual
@@ -121,70 +141,73 @@ def _compile_angle(act: Activation, backend: str) -> CompiledDual:
     K0 = sp.limit(K, theta, 0)
     if J0 == 0:
         raise NTKSymError(f"{act.name}: J(0) = 0, the angle form cannot be normalised")
-    ratio = J / J0
-    near0, near_pi = series_branches(ratio)
-    J_f = _broadcast(lambdify((theta,), J, backend), xp)
-    K_f = _broadcast(lambdify((theta,), K, backend), xp)
-    minus_f = _broadcast(lambdify((theta,), 1 - ratio, backend), xp)
-    plus_f = _broadcast(lambdify((theta,), 1 + ratio, backend), xp)
-    minus_s = _broadcast(lambdify((theta,), near0, backend), xp)
-    plus_s = _broadcast(lambdify((theta,), near_pi, backend), xp)
+    near0, near_pi = series_branches(J / J0)
+    J_t, K_t = _trig_form(J), _trig_form(K)
+    trig_args = (theta, C, S)
+    J_f = _broadcast(lambdify(trig_args, J_t, backend), xp, like=1)
+    K_f = _broadcast(lambdify(trig_args, K_t, backend), xp, like=1)
+    minus_s = lambdify((theta,), near0, backend)
+    plus_s = lambdify((theta,), near_pi, backend)
     j0, k0 = float(J0), float(K0)
     zero_derivative = K == 0
+    cos_switch = math.cos(SERIES_SWITCH)
     # at zero variance u ≡ 0 and 𝔼[φ(u)²] = φ(0)², which the angle form cannot see when k = 0
     phi0 = float(act.expr.subs(X, 0)) if k == 0 else 0.0
 
-    def scale(r, power):
-        # r^{power/2} with r = q11 q22; exact for the integer and half-integer powers used here
+    def scale(a, b, power):
+        # (a b)^{power/2} from per-point roots, so only the outer product is done per entry
         if power == 0:
             return 1.0
-        root = xp.sqrt(r)
-        return root**power
+        return xp.sqrt(a) ** power * xp.sqrt(b) ** power
 
     def diag(q):
-        T = xp.where(q > 0, j0 * scale(q * q, k), phi0**2)
-        Tdot = xp.zeros_like(q) if zero_derivative else k0 * scale(q * q, k - 1)
+        T = xp.where(q > 0, j0 * scale(q, q, k), phi0**2)
+        Tdot = xp.zeros_like(q) if zero_derivative else k0 * scale(q, q, k - 1)
         return T, Tdot
 
-    def pair(a, b, th, T11, T22):
-        r = a * b
-        s = scale(r, k)
-        T12 = s * J_f(th)
-        Tdot = xp.zeros_like(th) if zero_derivative else scale(r, k - 1) * K_f(th)
-        minus, plus = minus_f(th), plus_f(th)
-        small = th < SERIES_SWITCH
-        minus = xp.where(small, minus_s(th), minus)
-        plus = xp.where(th > xp.pi - SERIES_SWITCH, plus_s(th), plus)
-        root = s * j0
-        gap_minus, gap_plus = root * minus, root * plus
-        if k == 0:
+    def series_fix(gap, mask, th, cos, sin, root, branch):
+        rows, cols = xp.nonzero(mask)
+        if rows.size:
+            t = th[rows, cols] if th is not None else xp.arctan2(sin[rows, cols], cos[rows, cols])
+            gap[rows, cols] = xp.broadcast_to(root, gap.shape)[rows, cols] * branch(t)
+
+    def pair(a, b, th, cos, sin, T11, T22):
+        sc = scale(a, b, k)
+        Jv = J_f(th, cos, sin)
+        T12 = sc * Jv
+        Tdot = xp.zeros_like(cos) if zero_derivative else scale(a, b, k - 1) * K_f(th, cos, sin)
+        gap_minus, gap_plus = sc * (j0 - Jv), sc * (j0 + Jv)
+        root = sc * j0
+        series_fix(gap_minus, cos > cos_switch, th, cos, sin, root, minus_s)
+        series_fix(gap_plus, cos < -cos_switch, th, cos, sin, root, plus_s)
+        if k == 0 and (xp.any(a == 0) or xp.any(b == 0)):
             # a zero variance breaks homogeneity (T11 = φ(0)² there): use the direct gaps
             direct = xp.sqrt(T11 * T22)
-            gap_minus = xp.where(r > 0, gap_minus, direct - T12)
-            gap_plus = xp.where(r > 0, gap_plus, direct + T12)
+            degenerate = (a == 0) | (b == 0)
+            gap_minus = xp.where(degenerate, direct - T12, gap_minus)
+            gap_plus = xp.where(degenerate, direct + T12, gap_plus)
         return T12, Tdot, gap_minus, gap_plus
 
-    return CompiledDual(diag, pair, "angle")
+    return CompiledDual(diag, pair, "angle", needs_theta=J_t.has(theta) or K_t.has(theta))
 
 
 def _compile_closed_form(act: Activation, backend: str) -> CompiledDual:
     """Covariance-form duals, rewritten by `stable.pair_form` and compiled in (q11, q22, c, D)."""
     xp = array_module(backend)
     args = (q11, q22, C, D)
-    T_f = _broadcast(lambdify(args, pair_form(act.dual), backend), xp)
-    Td_f = _broadcast(lambdify(args, pair_form(act.derivative_dual), backend), xp)
+    T_f = _broadcast(lambdify(args, pair_form(act.dual), backend), xp, like=2)
+    Td_f = _broadcast(lambdify(args, pair_form(act.derivative_dual), backend), xp, like=2)
     Tdiag = _broadcast(lambdify((_q,), diagonal_form(act.dual, _q), backend), xp)
     Tddiag = _broadcast(lambdify((_q,), diagonal_form(act.derivative_dual, _q), backend), xp)
 
     def diag(q):
         return Tdiag(q), Tddiag(q)
 
-    def pair(a, b, th, T11, T22):
-        c = xp.cos(th)
-        det = a * b * xp.sin(th) ** 2
-        T12 = T_f(a, b, c, det)
-        root = xp.sqrt(T11 * T22)
-        return T12, Td_f(a, b, c, det), root - T12, root + T12
+    def pair(a, b, th, cos, sin, T11, T22):
+        det = (a * b) * (sin * sin)
+        T12 = T_f(a, b, cos, det)
+        root = xp.sqrt(T11) * xp.sqrt(T22)
+        return T12, Td_f(a, b, cos, det), root - T12, root + T12
 
     return CompiledDual(diag, pair, "closed form")
 

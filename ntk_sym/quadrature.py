@@ -51,27 +51,27 @@ def compile_quadrature(act: Activation, backend: str, degree: int) -> CompiledDu
         u = xp.sqrt(q)[..., None] * z
         return phi(u) ** 2 @ w, dphi(u) ** 2 @ w
 
-    def expectations(a, b, th):
-        # a, b, th: 1-D arrays of one chunk of pairs
+    def expectations(a, b, cos, sin):
+        # a, b, cos, sin: 1-D arrays of one chunk of pairs
         u = xp.sqrt(a)[:, None] * z  # (m, i)
         v = xp.sqrt(b)[:, None, None] * (
-            xp.cos(th)[:, None, None] * z[None, :, None] + xp.sin(th)[:, None, None] * z
+            cos[:, None, None] * z[None, :, None] + sin[:, None, None] * z
         )  # (m, i, j)
         inner = phi(v) @ w  # (m, i)
         inner_d = dphi(v) @ w
         return (phi(u) * inner) @ w, (dphi(u) * inner_d) @ w
 
-    def pair(a, b, th, T11, T22):
-        a, b, th = xp.broadcast_arrays(a, b, th)
-        shape = th.shape
-        a, b, th = a.ravel(), b.ravel(), th.ravel()
-        T12 = xp.empty(th.size)
-        Tdot = xp.empty(th.size)
-        for start in range(0, th.size, _PAIR_CHUNK):
+    def pair(a, b, th, cos, sin, T11, T22):
+        full = xp.broadcast_arrays(a, b, cos, sin)
+        shape = full[0].shape
+        a, b, cos, sin = (x.ravel() for x in full)
+        T12 = xp.empty(cos.size, dtype=cos.dtype)
+        Tdot = xp.empty(cos.size, dtype=cos.dtype)
+        for start in range(0, cos.size, _PAIR_CHUNK):
             sl = slice(start, start + _PAIR_CHUNK)
-            T12[sl], Tdot[sl] = expectations(a[sl], b[sl], th[sl])
+            T12[sl], Tdot[sl] = expectations(a[sl], b[sl], cos[sl], sin[sl])
         T12, Tdot = T12.reshape(shape), Tdot.reshape(shape)
-        root = xp.sqrt(T11 * T22)
+        root = xp.sqrt(T11) * xp.sqrt(T22)
         return T12, Tdot, root - T12, root + T12
 
     return CompiledDual(diag, pair, "quadrature")
