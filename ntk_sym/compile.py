@@ -63,7 +63,7 @@ def array_module(backend: str) -> types.ModuleType:
     raise NTKSymError(f"unknown array backend {backend!r}; use 'numpy' or 'cupy'")
 
 
-def lambdify(args: tuple, expr: sp.Expr, backend: str) -> Callable:
+def lambdify(args: tuple, expr: sp.Expr, backend: str, cse: bool = False) -> Callable:
     """`sympy.lambdify` for an array backend, mapping the functions NumPy names differently."""
     xp = array_module(backend)
     mapping = {
@@ -71,7 +71,7 @@ def lambdify(args: tuple, expr: sp.Expr, backend: str) -> Callable:
         "DiracDelta": lambda x, *k: xp.zeros_like(x),
         "erf": _erf_for(xp),
     }
-    return sp.lambdify(args, expr, modules=[mapping, backend])
+    return sp.lambdify(args, expr, modules=[mapping, backend], cse=cse)
 
 
 def _erf_for(xp: types.ModuleType) -> Callable:
@@ -143,9 +143,8 @@ def _compile_angle(act: Activation, backend: str) -> CompiledDual:
         raise NTKSymError(f"{act.name}: J(0) = 0, the angle form cannot be normalised")
     near0, near_pi = series_branches(J / J0)
     J_t, K_t = _trig_form(J), _trig_form(K)
-    trig_args = (theta, C, S)
-    J_f = _broadcast(lambdify(trig_args, J_t, backend), xp, like=1)
-    K_f = _broadcast(lambdify(trig_args, K_t, backend), xp, like=1)
+    # one call for both, with common subexpressions (the ReLU family's π − θ) evaluated once
+    JK_f = lambdify((theta, C, S), (J_t, K_t), backend, cse=True)
     minus_s = lambdify((theta,), near0, backend)
     plus_s = lambdify((theta,), near_pi, backend)
     j0, k0 = float(J0), float(K0)
@@ -165,21 +164,26 @@ def _compile_angle(act: Activation, backend: str) -> CompiledDual:
         Tdot = xp.zeros_like(q) if zero_derivative else k0 * scale(q, q, k - 1)
         return T, Tdot
 
-    def series_fix(gap, mask, th, cos, sin, root, branch):
-        rows, cols = xp.nonzero(mask)
-        if rows.size:
-            t = th[rows, cols] if th is not None else xp.arctan2(sin[rows, cols], cos[rows, cols])
-            gap[rows, cols] = xp.broadcast_to(root, gap.shape)[rows, cols] * branch(t)
-
     def pair(a, b, th, cos, sin, T11, T22):
+        Jv, Kv = JK_f(th, cos, sin)
         sc = scale(a, b, k)
-        Jv = J_f(th, cos, sin)
-        T12 = sc * Jv
-        Tdot = xp.zeros_like(cos) if zero_derivative else scale(a, b, k - 1) * K_f(th, cos, sin)
-        gap_minus, gap_plus = sc * (j0 - Jv), sc * (j0 + Jv)
-        root = sc * j0
-        series_fix(gap_minus, cos > cos_switch, th, cos, sin, root, minus_s)
-        series_fix(gap_plus, cos < -cos_switch, th, cos, sin, root, plus_s)
+        T12 = xp.multiply(Jv, sc)  # a new array even when J(θ) = cos θ is the input itself
+        if zero_derivative:
+            Tdot = xp.zeros_like(cos)
+        else:
+            Tdot = xp.multiply(Kv, scale(a, b, k - 1))
+            Tdot = Tdot if Tdot.shape == cos.shape else Tdot + xp.zeros_like(cos)
+        root = xp.multiply(sc, j0)
+        gap_minus, gap_plus = root - T12, root + T12
+        rows, cols = xp.nonzero(xp.abs(cos) > cos_switch)
+        if rows.size:
+            # within SERIES_SWITCH of 0 or π: the cancelling gap from its Taylor polynomial
+            c = cos[rows, cols]
+            t = th[rows, cols] if th is not None else xp.arctan2(sin[rows, cols], c)
+            r = xp.broadcast_to(root, cos.shape)[rows, cols]
+            near0, near_pi = c > 0, c < 0
+            gap_minus[rows[near0], cols[near0]] = r[near0] * minus_s(t[near0])
+            gap_plus[rows[near_pi], cols[near_pi]] = r[near_pi] * plus_s(t[near_pi])
         if k == 0 and (xp.any(a == 0) or xp.any(b == 0)):
             # a zero variance breaks homogeneity (T11 = φ(0)² there): use the direct gaps
             direct = xp.sqrt(T11 * T22)

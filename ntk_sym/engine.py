@@ -119,8 +119,16 @@ def kernel_tile(spec: LayerSpec, P1: PointData, P2: PointData, xp: types.ModuleT
         a, c = P1.var[layer][:, None], P2.var[layer][None, :]
         T11, T22 = P1.T[layer][:, None], P2.T[layer][None, :]
         T12, Tdot12, gap_minus, gap_plus = dual.pair(a, c, th, cos, sin, T11, T22)
-        nngp = s * T12 + b
-        ntk = (T12 + 1.0 if spec.standard else nngp) + s * Tdot12 * ntk
+        # Θ' = Σ' + s Ṫ Θ (standard: T + 1 + s Ṫ Θ), in place on arrays made here
+        ntk = xp.multiply(Tdot12, ntk)
+        ntk *= s
+        nngp = xp.multiply(T12, s)
+        nngp += b
+        if spec.standard:
+            ntk += T12
+            ntk += 1.0
+        else:
+            ntk += nngp
         if layer + 1 < spec.depth:
             th, cos, sin = _next_angle(spec, P1, P2, layer, gap_minus, gap_plus, xp)
     if same_rows.size:
@@ -132,17 +140,27 @@ def kernel_tile(spec: LayerSpec, P1: PointData, P2: PointData, xp: types.ModuleT
 def _next_angle(spec: LayerSpec, P1: PointData, P2: PointData, layer: int, gm, gp, xp):
     """(θ', cos θ', sin θ') of the next layer from this layer's gaps (module docstring)."""
     s, b = spec.w_std**2, spec.b_std**2
-    P, Q = s * gm, s * gp
+    P, Q = xp.multiply(gm, s), xp.multiply(gp, s)
     if b > 0:
         r1, r2 = P1.root_T[layer][:, None], P2.root_T[layer][None, :]
         ra, rc = P1.root_var[layer + 1][:, None], P2.root_var[layer + 1][None, :]
-        mismatch = s * b * (r1 - r2) ** 2 / (ra * rc + s * (r1 * r2) + b)
+        mismatch = r1 - r2
+        mismatch *= mismatch
+        mismatch *= s * b
+        den = r1 * r2
+        den *= s
+        den += ra * rc
+        den += b
+        mismatch /= den
         P += mismatch
-        Q += mismatch + 2.0 * b
+        mismatch += 2.0 * b
+        Q += mismatch
     P, Q = xp.maximum(P, 0.0, out=P), xp.maximum(Q, 0.0, out=Q)
-    y = 2.0 * xp.sqrt(P * Q)
+    y = xp.multiply(P, Q)
+    y = xp.sqrt(y, out=y)
+    y *= 2.0
     x = Q - P
-    total = P + Q
+    total = xp.add(P, Q, out=P)
     th = xp.arctan2(y, x) if spec.dual.needs_theta else None
     zero1, zero2 = P1.var[layer + 1] == 0, P2.var[layer + 1] == 0
     if xp.any(zero1) or xp.any(zero2):
@@ -152,4 +170,6 @@ def _next_angle(spec: LayerSpec, P1: PointData, P2: PointData, layer: int, gm, g
         x, y = xp.where(degenerate, 0.0, x), xp.where(degenerate, 1.0, y)
         if th is not None:
             th = xp.where(degenerate, np.pi / 2, th)
-    return th, x / total, y / total
+    x /= total
+    y /= total
+    return th, x, y

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import numpy as np
 
+from .blas import single_threaded_blas
 from .engine import LayerSpec, kernel_tile, point_data
 from .errors import InputError, NTKSymError
 from .progress import Progress
@@ -76,6 +77,8 @@ def gram(
     tiles = tile_grid(n1, n2, size, symmetric)
 
     def work(rows: slice, cols: slice) -> None:
+        if workers > 1:
+            single_threaded_blas()
         # errstate is per thread: overflow is reported below, by the finiteness check
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             block = kernel_tile(
