@@ -6,10 +6,12 @@ backend and quadrature degree, and cached: the numeric engine never touches SymP
 A `CompiledDual` offers two maps, for the diagonal and for pairs of inputs:
 
 * ``diag(q) -> (T, Ṫ)`` with T = 𝔼[φ(u)²], Ṫ = 𝔼[φ'(u)²] for u ~ N(0, q);
-* ``pair(q11, q22, θ, cos θ, sin θ, T11, T22) -> (T12, Ṫ12, g₋, g₊)`` with
-  g∓ = √(T11 T22) ∓ T12 ≥ 0, the quantities from which the engine forms the next layer's angle
-  without cancellation. The variances and T's are per-point vectors shaped (n1, 1) and (1, n2)
-  that broadcast against the (n1, n2) angle arrays; θ is None unless `needs_theta`.
+* ``pair(q11, q22, θ, cos θ, sin θ, T11, T22) -> (T12, Ṫ12)`` on a tile: the variances and
+  T's are per-point vectors shaped (n1, 1) and (1, n2) that broadcast against the (n1, n2) angle
+  arrays; θ is None unless `needs_theta`;
+* ``gaps(q11, q22, θ, cos θ, sin θ, T11, T22, T12) -> (g₋, g₊)`` on 1-D arrays of the few pairs
+  near θ = 0 or π, with g∓ = √(T11 T22) ∓ T12 ≥ 0 computed without cancellation: the engine forms
+  the next layer's angle of those pairs from them (elsewhere the difference is harmless).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class CompiledDual:
 
     diag: Callable
     pair: Callable
+    gaps: Callable
     kind: str  # "angle", "closed form" or "quadrature"
     #: whether `pair` reads θ itself; if not, the engine passes θ = None and skips its atan2
     needs_theta: bool = False
@@ -121,6 +124,13 @@ def _broadcast(fn: Callable, xp: types.ModuleType, like: int = 0) -> Callable:
     return wrapped
 
 
+def direct_gaps(a, b, th, cos, sin, T11, T22, T12):
+    """g∓ = √(T11 T22) ∓ T12 as written: for duals smooth in cos θ, whose T12 carries no
+    cancellation-prone angle factor (closed forms, quadrature)."""
+    root = T11**0.5 * T22**0.5
+    return root - T12, root + T12
+
+
 def _trig_form(expr: sp.Expr) -> sp.Expr:
     """`expr` with sin θ and cos θ replaced by the symbols S and C (θ may remain elsewhere)."""
     return expr.subs({sp.sin(theta): S, sp.cos(theta): C})
@@ -166,33 +176,32 @@ def _compile_angle(act: Activation, backend: str) -> CompiledDual:
 
     def pair(a, b, th, cos, sin, T11, T22):
         Jv, Kv = JK_f(th, cos, sin)
-        sc = scale(a, b, k)
-        T12 = xp.multiply(Jv, sc)  # a new array even when J(θ) = cos θ is the input itself
+        T12 = xp.multiply(Jv, scale(a, b, k))  # new even when J(θ) = cos θ is the input itself
         if zero_derivative:
-            Tdot = xp.zeros_like(cos)
-        else:
-            Tdot = xp.multiply(Kv, scale(a, b, k - 1))
-            Tdot = Tdot if Tdot.shape == cos.shape else Tdot + xp.zeros_like(cos)
-        root = xp.multiply(sc, j0)
+            return T12, xp.zeros_like(cos)
+        Tdot = xp.multiply(Kv, scale(a, b, k - 1))
+        return T12, (Tdot if Tdot.shape == cos.shape else Tdot + xp.zeros_like(cos))
+
+    def gaps(a, b, th, cos, sin, T11, T22, T12):
+        root = j0 * scale(a, b, k) + xp.zeros_like(T12)
         gap_minus, gap_plus = root - T12, root + T12
-        rows, cols = xp.nonzero(xp.abs(cos) > cos_switch)
-        if rows.size:
-            # within SERIES_SWITCH of 0 or π: the cancelling gap from its Taylor polynomial
-            c = cos[rows, cols]
-            t = th[rows, cols] if th is not None else xp.arctan2(sin[rows, cols], c)
-            r = xp.broadcast_to(root, cos.shape)[rows, cols]
-            near0, near_pi = c > 0, c < 0
-            gap_minus[rows[near0], cols[near0]] = r[near0] * minus_s(t[near0])
-            gap_plus[rows[near_pi], cols[near_pi]] = r[near_pi] * plus_s(t[near_pi])
+        # within SERIES_SWITCH of 0 or π the cancelling gap comes from its Taylor polynomial
+        for mask, gap, branch in (
+            (cos > cos_switch, gap_minus, minus_s),
+            (cos < -cos_switch, gap_plus, plus_s),
+        ):
+            if xp.any(mask):
+                t = th[mask] if th is not None else xp.arctan2(sin[mask], cos[mask])
+                gap[mask] = root[mask] * branch(t)
         if k == 0 and (xp.any(a == 0) or xp.any(b == 0)):
             # a zero variance breaks homogeneity (T11 = φ(0)² there): use the direct gaps
             direct = xp.sqrt(T11 * T22)
             degenerate = (a == 0) | (b == 0)
             gap_minus = xp.where(degenerate, direct - T12, gap_minus)
             gap_plus = xp.where(degenerate, direct + T12, gap_plus)
-        return T12, Tdot, gap_minus, gap_plus
+        return gap_minus, gap_plus
 
-    return CompiledDual(diag, pair, "angle", needs_theta=J_t.has(theta) or K_t.has(theta))
+    return CompiledDual(diag, pair, gaps, "angle", needs_theta=J_t.has(theta) or K_t.has(theta))
 
 
 def _compile_closed_form(act: Activation, backend: str) -> CompiledDual:
@@ -209,11 +218,9 @@ def _compile_closed_form(act: Activation, backend: str) -> CompiledDual:
 
     def pair(a, b, th, cos, sin, T11, T22):
         det = (a * b) * (sin * sin)
-        T12 = T_f(a, b, cos, det)
-        root = xp.sqrt(T11) * xp.sqrt(T22)
-        return T12, Td_f(a, b, cos, det), root - T12, root + T12
+        return T_f(a, b, cos, det), Td_f(a, b, cos, det)
 
-    return CompiledDual(diag, pair, "closed form")
+    return CompiledDual(diag, pair, direct_gaps, "closed form")
 
 
 def compile_phi(act: Activation, backend: str = "numpy") -> tuple[Callable, Callable]:

@@ -12,14 +12,17 @@ where, with A = q11', B = q22', s = σ_w², b = σ_b² and the activation's gaps
 Every term is non-negative, so nothing cancels: identical inputs keep θ = 0 exactly and the
 ReLU family's Σ̇ ∝ (π − θ) stays accurate to rounding at every depth. (The naive route,
 arccos(q12/√(q11 q22)), loses ~1e-8 at identical inputs.) With P = g₋', Q = g₊' the half-angle
-relations tan(θ'/2) = √(P/Q) give, with no trigonometric call,
+relation tan(θ'/2) = √(P/Q) gives, with no trigonometric call,
 
     θ' = atan2(2√(PQ), Q − P),   cos θ' = (Q − P)/(Q + P),   sin θ' = 2√(PQ)/(Q + P),
 
 each accurate to rounding near 0 and π (the small quantity is a product, never a difference).
-Duals that need only cos θ and sin θ (closed forms, quadrature) skip the atan2. Pairs that are
-identical at the first layer (θ = 0 and equal variances) are identical at every layer and are
-copied from the diagonal.
+The gaps matter only there: for |cos θ'| ≤ `NEAR_PARALLEL` the engine takes cos θ' = Σ'/√(AB),
+sin θ' = √((1 − cos θ')(1 + cos θ')) and θ' = arccos(cos θ') directly (a few ulps), and it
+evaluates the gaps, through the dual's `gaps`, only on the few pairs beyond. Duals that need only
+cos θ and sin θ (closed forms, quadrature) skip θ altogether. Pairs that are identical at the
+first layer (θ = 0 and equal variances) are identical at every layer and are copied from the
+diagonal.
 
 The recursion (NTK parameterization):  Σ' = s T + b,  Θ' = Σ' + s Ṫ Θ.  Standard
 parameterization: Θ' = T + 1 + s Ṫ Θ (see `ntk_sym.network`).
@@ -31,14 +34,19 @@ O(n1 n2) work for one block of pairs, and `ntk_sym.gram` tiles, threads and mirr
 
 from __future__ import annotations
 
-import types
 import dataclasses
+import types
 from dataclasses import dataclass
 
 import numpy as np
 
 from .angles import augmented, first_layer, unit_rows
 from .compile import CompiledDual
+
+#: Pairs with |cos θ| above this get their next angle from the cancellation-free gaps; below it
+#: 1 ∓ cos θ ≥ 0.02 and the direct formulas lose at most a factor 50 in relative accuracy of
+#: the small quantity, i.e. ~1e-14, far below what reaches the kernels (ulps of θ).
+NEAR_PARALLEL = 0.98
 
 
 @dataclass(frozen=True)
@@ -118,7 +126,7 @@ def kernel_tile(spec: LayerSpec, P1: PointData, P2: PointData, xp: types.ModuleT
     for layer in range(spec.depth):
         a, c = P1.var[layer][:, None], P2.var[layer][None, :]
         T11, T22 = P1.T[layer][:, None], P2.T[layer][None, :]
-        T12, Tdot12, gap_minus, gap_plus = dual.pair(a, c, th, cos, sin, T11, T22)
+        T12, Tdot12 = dual.pair(a, c, th, cos, sin, T11, T22)
         # Θ' = Σ' + s Ṫ Θ (standard: T + 1 + s Ṫ Θ), in place on arrays made here
         ntk = xp.multiply(Tdot12, ntk)
         ntk *= s
@@ -130,46 +138,53 @@ def kernel_tile(spec: LayerSpec, P1: PointData, P2: PointData, xp: types.ModuleT
         else:
             ntk += nngp
         if layer + 1 < spec.depth:
-            th, cos, sin = _next_angle(spec, P1, P2, layer, gap_minus, gap_plus, xp)
+            th, cos, sin = _next_angle(spec, P1, P2, layer, nngp, (th, cos, sin, T12), xp)
     if same_rows.size:
         nngp[same_rows, same_cols] = P1.nngp[same_rows]
         ntk[same_rows, same_cols] = P1.ntk[same_rows]
     return nngp, ntk
 
 
-def _next_angle(spec: LayerSpec, P1: PointData, P2: PointData, layer: int, gm, gp, xp):
-    """(θ', cos θ', sin θ') of the next layer from this layer's gaps (module docstring)."""
+def _next_angle(spec: LayerSpec, P1: PointData, P2: PointData, layer: int, nngp, now, xp):
+    """(θ', cos θ', sin θ') of the next layer from its covariance Σ' = `nngp` (module docstring).
+
+    cos θ' = Σ'/√(AB) directly, and sin θ' = √((1 − cos θ')(1 + cos θ')), θ' = arccos(cos θ'),
+    which are accurate to a few ulps while |cos θ'| ≤ `NEAR_PARALLEL`; the remaining pairs (near
+    0 or π) are redone from the cancellation-free gaps. `now` = (θ, cos θ, sin θ, T12) of this
+    layer.
+    """
     s, b = spec.w_std**2, spec.b_std**2
-    P, Q = xp.multiply(gm, s), xp.multiply(gp, s)
-    if b > 0:
-        r1, r2 = P1.root_T[layer][:, None], P2.root_T[layer][None, :]
-        ra, rc = P1.root_var[layer + 1][:, None], P2.root_var[layer + 1][None, :]
-        mismatch = r1 - r2
-        mismatch *= mismatch
-        mismatch *= s * b
-        den = r1 * r2
-        den *= s
-        den += ra * rc
-        den += b
-        mismatch /= den
-        P += mismatch
-        mismatch += 2.0 * b
-        Q += mismatch
-    P, Q = xp.maximum(P, 0.0, out=P), xp.maximum(Q, 0.0, out=Q)
-    y = xp.multiply(P, Q)
-    y = xp.sqrt(y, out=y)
-    y *= 2.0
-    x = Q - P
-    total = xp.add(P, Q, out=P)
-    th = xp.arctan2(y, x) if spec.dual.needs_theta else None
+    ra, rc = P1.root_var[layer + 1], P2.root_var[layer + 1]
+    cos = xp.multiply(ra[:, None], rc[None, :])
+    xp.divide(nngp, cos, out=cos)
+    sin = xp.multiply(cos, cos)
+    xp.subtract(1.0, sin, out=sin)
+    xp.sqrt(sin, out=sin)
+    th = xp.arccos(cos) if spec.dual.needs_theta else None
+    rows, cols = xp.nonzero(xp.abs(cos) > NEAR_PARALLEL)
+    if rows.size:
+        th_s, cos_s, sin_s = (None if v is None else v[rows, cols] for v in now[:3])
+        T1, T2 = P1.T[layer][rows], P2.T[layer][cols]
+        gm, gp = spec.dual.gaps(
+            P1.var[layer][rows], P2.var[layer][cols], th_s, cos_s, sin_s, T1, T2,
+            now[3][rows, cols],
+        )
+        P, Q = s * gm, s * gp
+        if b > 0:
+            r1, r2 = P1.root_T[layer][rows], P2.root_T[layer][cols]
+            mismatch = s * b * (r1 - r2) ** 2 / (ra[rows] * rc[cols] + s * (r1 * r2) + b)
+            P += mismatch
+            Q += mismatch + 2.0 * b
+        P, Q = xp.maximum(P, 0.0), xp.maximum(Q, 0.0)
+        y, x, total = 2.0 * xp.sqrt(P * Q), Q - P, P + Q
+        cos[rows, cols], sin[rows, cols] = x / total, y / total
+        if th is not None:
+            th[rows, cols] = xp.arctan2(y, x)
     zero1, zero2 = P1.var[layer + 1] == 0, P2.var[layer + 1] == 0
     if xp.any(zero1) or xp.any(zero2):
         # a zero variance has no direction: θ = π/2, so that q12 = 0 exactly
         degenerate = zero1[:, None] | zero2[None, :]
-        total = xp.where(degenerate, 1.0, total)
-        x, y = xp.where(degenerate, 0.0, x), xp.where(degenerate, 1.0, y)
+        cos, sin = xp.where(degenerate, 0.0, cos), xp.where(degenerate, 1.0, sin)
         if th is not None:
             th = xp.where(degenerate, np.pi / 2, th)
-    x /= total
-    y /= total
-    return th, x, y
+    return th, cos, sin

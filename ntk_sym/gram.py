@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 import numpy as np
 
 from .blas import single_threaded_blas
-from .engine import LayerSpec, kernel_tile, point_data
+from .engine import LayerSpec, PointData, kernel_tile, point_data
 from .errors import InputError, NTKSymError
 from .progress import Progress
 
@@ -63,18 +63,41 @@ def gram(
         `numpy.lib.format.open_memmap` files for matrices larger than memory; returned.
     progress: draw a progress line on stderr.
     """
-    dtype = _check_dtype(dtype)
+    dtype = check_dtype(dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite tiles are reported below
+        P1 = point_data(spec, xp.asarray(X1), xp).astype(dtype)
+        P2 = P1 if X2 is None else point_data(spec, xp.asarray(X2), xp).astype(dtype)
+    nngp, ntk = _outputs(out, (len(P1), len(P2)), dtype)
+    fill(
+        spec, P1, P2, nngp, ntk, symmetric=X2 is None, xp=xp, tile=tile, threads=threads,
+        progress=progress, label=label,
+    )
+    return nngp, ntk
+
+
+def fill(
+    spec: LayerSpec,
+    P1: PointData,
+    P2: PointData,
+    nngp: np.ndarray,
+    ntk: np.ndarray,
+    *,
+    symmetric: bool,
+    xp: types.ModuleType = np,
+    tile: int | None = None,
+    threads: int | None = None,
+    progress: bool = False,
+    label: str = "kernels",
+) -> None:
+    """Write the (NNGP, NTK) blocks between P1 and P2 into the host arrays nngp and ntk.
+
+    symmetric: P2 is P1; only tiles on and above the diagonal are computed, then mirrored.
+    """
     backend = "cupy" if xp.__name__ == "cupy" else "numpy"
     size = DEFAULT_TILE[backend] if tile is None else _positive_int(tile, "tile")
     workers = ((os.cpu_count() or 1) if backend == "numpy" else 1) if threads is None else threads
     workers = _positive_int(workers, "threads")
-    with np.errstate(over="ignore", invalid="ignore"):  # non-finite tiles are reported below
-        P1 = point_data(spec, xp.asarray(X1), xp).astype(dtype)
-        P2 = P1 if X2 is None else point_data(spec, xp.asarray(X2), xp).astype(dtype)
-    n1, n2 = len(P1), len(P2)
-    nngp, ntk = _outputs(out, (n1, n2), dtype)
-    symmetric = X2 is None
-    tiles = tile_grid(n1, n2, size, symmetric)
+    tiles = tile_grid(len(P1), len(P2), size, symmetric)
 
     def work(rows: slice, cols: slice) -> None:
         if workers > 1:
@@ -105,7 +128,6 @@ def gram(
             bar.update()
     finally:
         bar.close()
-    return nngp, ntk
 
 
 def _run(work, tiles: list[tuple[slice, slice]], workers: int) -> Iterator[None]:
@@ -143,7 +165,7 @@ def _outputs(
     return out[0], out[1]
 
 
-def _check_dtype(dtype: object) -> np.dtype:
+def check_dtype(dtype: object) -> np.dtype:
     try:
         dt = np.dtype(dtype)
     except TypeError as err:
@@ -159,4 +181,4 @@ def _positive_int(value: object, name: str) -> int:
     return int(value)
 
 
-__all__ = ["DEFAULT_TILE", "DTYPES", "gram", "tile_grid"]
+__all__ = ["DEFAULT_TILE", "DTYPES", "fill", "gram", "tile_grid"]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .activations import Activation
-from .compile import CompiledDual, array_module, compile_phi
+from .compile import CompiledDual, array_module, compile_phi, direct_gaps
 
 #: Pair blocks are evaluated this many pairs at a time, to bound the (pairs × degree) temporary.
 _PAIR_CHUNK = 2048
@@ -70,8 +70,6 @@ def compile_quadrature(act: Activation, backend: str, degree: int) -> CompiledDu
         for start in range(0, cos.size, _PAIR_CHUNK):
             sl = slice(start, start + _PAIR_CHUNK)
             T12[sl], Tdot[sl] = expectations(a[sl], b[sl], cos[sl], sin[sl])
-        T12, Tdot = T12.reshape(shape), Tdot.reshape(shape)
-        root = xp.sqrt(T11) * xp.sqrt(T22)
-        return T12, Tdot, root - T12, root + T12
+        return T12.reshape(shape), Tdot.reshape(shape)
 
-    return CompiledDual(diag, pair, "quadrature")
+    return CompiledDual(diag, pair, direct_gaps, "quadrature")
