@@ -154,11 +154,15 @@ def main() -> None:
     sizes = [300, 1000] if args.quick else [1000, 4000, 10000]
     repeats = args.repeats or (2 if args.quick else 3)
     rng = np.random.default_rng(0)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"NumPy {np.__version__}, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"NumPy {np.__version__}, Python {platform.python_version()}"
+    )
     print(f"depth {DEPTH}, σ_w {W_STD}, σ_b {B_STD}, d {D}, float64, best of {repeats}\n")
-    print("| φ | n | plain NumPy (s) | ntk_sym (s) | speed-up | peak plain | peak ntk_sym "
-          "| output | max dev off-diag | max dev diag |")
+    print(
+        "| φ | n | plain NumPy (s) | ntk_sym (s) | speed-up | peak plain | peak ntk_sym "
+        "| output | max dev off-diag | max dev diag |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     gib = 2.0**30
     for activation in ("relu", "erf"):

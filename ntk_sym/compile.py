@@ -112,14 +112,14 @@ def compile_dual(
     return _CACHE[key]
 
 
-def _broadcast(fn: Callable, xp: types.ModuleType, like: int = 0) -> Callable:
-    """Make a lambdified function return an array shaped like argument `like` even when its
-    expression is constant or does not involve that argument."""
+def _broadcast(fn: Callable, xp: types.ModuleType) -> Callable:
+    """Make a lambdified function return an array shaped like its first argument even when its
+    expression is a constant."""
 
     def wrapped(*args):
         value = fn(*args)
-        ref = args[like]
-        return value if getattr(value, "shape", None) == ref.shape else xp.zeros_like(ref) + value
+        like = args[0]
+        return value if getattr(value, "shape", None) == like.shape else xp.zeros_like(like) + value
 
     return wrapped
 
@@ -207,9 +207,10 @@ def _compile_angle(act: Activation, backend: str) -> CompiledDual:
 def _compile_closed_form(act: Activation, backend: str) -> CompiledDual:
     """Covariance-form duals, rewritten by `stable.pair_form` and compiled in (q11, q22, c, D)."""
     xp = array_module(backend)
-    args = (q11, q22, C, D)
-    T_f = _broadcast(lambdify(args, pair_form(act.dual), backend), xp, like=2)
-    Td_f = _broadcast(lambdify(args, pair_form(act.derivative_dual), backend), xp, like=2)
+    # one call for both, with common subexpressions (e.g. erf's √(1 + 2q11 + 2q22 + 4D)) shared
+    pair_f = lambdify(
+        (q11, q22, C, D), (pair_form(act.dual), pair_form(act.derivative_dual)), backend, cse=True
+    )
     Tdiag = _broadcast(lambdify((_q,), diagonal_form(act.dual, _q), backend), xp)
     Tddiag = _broadcast(lambdify((_q,), diagonal_form(act.derivative_dual, _q), backend), xp)
 
@@ -218,7 +219,13 @@ def _compile_closed_form(act: Activation, backend: str) -> CompiledDual:
 
     def pair(a, b, th, cos, sin, T11, T22):
         det = (a * b) * (sin * sin)
-        return T_f(a, b, cos, det), Td_f(a, b, cos, det)
+        T12, Tdot = pair_f(a, b, cos, det)
+        full = xp.zeros_like(cos)
+        # constants, or expressions in the variances alone, come back unbroadcast
+        return (
+            T12 if getattr(T12, "shape", None) == cos.shape else T12 + full,
+            Tdot if getattr(Tdot, "shape", None) == cos.shape else Tdot + full,
+        )
 
     return CompiledDual(diag, pair, direct_gaps, "closed form")
 

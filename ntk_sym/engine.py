@@ -66,7 +66,8 @@ class PointData:
 
     units: (n, d+1) unit augmented vectors;  q: (n,) first-layer variances Σ⁽¹⁾(x, x);
     var, root_var: (L+1, n) variances Σ⁽ˡ⁾(x, x), l = 1..L+1, and their roots;
-    T, root_T: (L, n) T(Σ⁽ˡ⁾) = 𝔼[φ(u)²] for u ~ N(0, Σ⁽ˡ⁾(x, x)), and their roots;  nngp, ntk: (n,) the diagonal kernels Σ⁽ᴸ⁺¹⁾(x, x), Θ⁽ᴸ⁺¹⁾(x, x).
+    T, root_T: (L, n) T(Σ⁽ˡ⁾) = 𝔼[φ(u)²] for u ~ N(0, Σ⁽ˡ⁾(x, x)), and their roots;
+    nngp, ntk: (n,) the diagonal kernels Σ⁽ᴸ⁺¹⁾(x, x), Θ⁽ᴸ⁺¹⁾(x, x).
     """
 
     units: object
@@ -166,7 +167,13 @@ def _next_angle(spec: LayerSpec, P1: PointData, P2: PointData, layer: int, nngp,
         th_s, cos_s, sin_s = (None if v is None else v[rows, cols] for v in now[:3])
         T1, T2 = P1.T[layer][rows], P2.T[layer][cols]
         gm, gp = spec.dual.gaps(
-            P1.var[layer][rows], P2.var[layer][cols], th_s, cos_s, sin_s, T1, T2,
+            P1.var[layer][rows],
+            P2.var[layer][cols],
+            th_s,
+            cos_s,
+            sin_s,
+            T1,
+            T2,
             now[3][rows, cols],
         )
         P, Q = s * gm, s * gp

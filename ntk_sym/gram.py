@@ -69,8 +69,17 @@ def gram(
         P2 = P1 if X2 is None else point_data(spec, xp.asarray(X2), xp).astype(dtype)
     nngp, ntk = _outputs(out, (len(P1), len(P2)), dtype)
     fill(
-        spec, P1, P2, nngp, ntk, symmetric=X2 is None, xp=xp, tile=tile, threads=threads,
-        progress=progress, label=label,
+        spec,
+        P1,
+        P2,
+        nngp,
+        ntk,
+        symmetric=X2 is None,
+        xp=xp,
+        tile=tile,
+        threads=threads,
+        progress=progress,
+        label=label,
     )
     return nngp, ntk
 

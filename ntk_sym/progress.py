@@ -14,7 +14,11 @@ class Progress:
     """
 
     def __init__(
-        self, total: int, label: str, enabled: bool, stream: TextIO | None = None,
+        self,
+        total: int,
+        label: str,
+        enabled: bool,
+        stream: TextIO | None = None,
         interval: float = 0.2,
     ) -> None:
         self.total, self.label, self.enabled = total, label, enabled
