@@ -6,8 +6,9 @@ a(x) and a(x'). Far from 0 and π, θ = arccos of the normalised Gram entry is a
 arccos amplifies the Gram entry's rounding (an error ε in cos θ becomes ~ε/θ), so those pairs are
 recomputed as θ = 2·atan2(‖â − b̂‖, ‖â + b̂‖) from the unit vectors themselves. Identical inputs
 then get θ = 0 exactly, antipodal ones θ = π, and points 1e-9 apart their angle to ~1e-16.
-The unit vectors are per-point quantities, computed once (`unit_rows`); `first_layer` works on
-one tile of pairs at a time.
+The engine needs cos θ and sin θ (and θ itself only for duals such as ReLU's π − θ), and gets
+them without calling sin or cos (`first_layer`). The unit vectors are per-point quantities,
+computed once (`unit_rows`); `first_layer` works on one tile of pairs at a time.
 
 Convention: a zero augmented vector (x = 0 with σ_b = 0) has no direction; its angle to every
 point is set to π/2, which gives q12 = 0, the exact covariance (and 0 between two zero vectors).
@@ -49,8 +50,9 @@ def first_layer(U1, q1, U2, q2, needs_theta: bool = True, xp: types.ModuleType =
     cos = xp.clip(U1 @ U2.T, -1.0, 1.0)
     sin = xp.sqrt((1.0 - cos) * (1.0 + cos))
     theta = xp.arccos(cos) if needs_theta else None
-    rows, cols = xp.nonzero(xp.abs(cos) > REFINE_ABOVE)
-    same_rows, same_cols = rows[:0], cols[:0]
+    near = xp.abs(cos) > REFINE_ABOVE
+    rows, cols = xp.nonzero(near) if xp.any(near) else (xp.zeros(0, int), xp.zeros(0, int))
+    same_rows, same_cols = rows, cols
     if rows.size:
         diff, summ = U1[rows] - U2[cols], U1[rows] + U2[cols]
         d2, t2 = xp.einsum("ij,ij->i", diff, diff), xp.einsum("ij,ij->i", summ, summ)

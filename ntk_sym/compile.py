@@ -3,7 +3,7 @@
 The symbolic side (`activations`, `stable`) is turned into a `CompiledDual` once per activation,
 backend and quadrature degree, and cached: the numeric engine never touches SymPy in its loops.
 
-A `CompiledDual` offers two maps, for the diagonal and for pairs of inputs:
+A `CompiledDual` offers three maps, for the diagonal, for pairs of inputs, and for the gaps:
 
 * ``diag(q) -> (T, Ṫ)`` with T = 𝔼[φ(u)²], Ṫ = 𝔼[φ'(u)²] for u ~ N(0, q);
 * ``pair(q11, q22, θ, cos θ, sin θ, T11, T22) -> (T12, Ṫ12)`` on a tile: the variances and
@@ -220,12 +220,12 @@ def _compile_closed_form(act: Activation, backend: str) -> CompiledDual:
     def pair(a, b, th, cos, sin, T11, T22):
         det = (a * b) * (sin * sin)
         T12, Tdot = pair_f(a, b, cos, det)
-        full = xp.zeros_like(cos)
         # constants, or expressions in the variances alone, come back unbroadcast
-        return (
-            T12 if getattr(T12, "shape", None) == cos.shape else T12 + full,
-            Tdot if getattr(Tdot, "shape", None) == cos.shape else Tdot + full,
-        )
+        if getattr(T12, "shape", None) != cos.shape:
+            T12 = T12 + xp.zeros_like(cos)
+        if getattr(Tdot, "shape", None) != cos.shape:
+            Tdot = Tdot + xp.zeros_like(cos)
+        return T12, Tdot
 
     return CompiledDual(diag, pair, direct_gaps, "closed form")
 

@@ -162,8 +162,9 @@ def _next_angle(spec: LayerSpec, P1: PointData, P2: PointData, layer: int, nngp,
     xp.subtract(1.0, sin, out=sin)
     xp.sqrt(sin, out=sin)
     th = xp.arccos(cos) if spec.dual.needs_theta else None
-    rows, cols = xp.nonzero(xp.abs(cos) > NEAR_PARALLEL)
-    if rows.size:
+    near = xp.abs(cos) > NEAR_PARALLEL
+    if xp.any(near):  # cheaper than nonzero on the many tiles without such pairs
+        rows, cols = xp.nonzero(near)
         th_s, cos_s, sin_s = (None if v is None else v[rows, cols] for v in now[:3])
         T1, T2 = P1.T[layer][rows], P2.T[layer][cols]
         gm, gp = spec.dual.gaps(
