@@ -103,11 +103,34 @@ class Network:
 
         return layer_equations(self, symbolic)
 
+    def latex(self, symbolic: bool = True) -> str:
+        """The layer maps as a LaTeX ``aligned`` block (`recursion.latex`)."""
+        from .recursion import latex
+
+        return latex(self, symbolic)
+
     def unrolled(self, symbolic: bool = False, simplify: bool = False) -> tuple[sp.Expr, sp.Expr]:
         """(NNGP, NTK) in closed form in x·x', ‖x‖², ‖x'‖², d (small depths; `recursion`)."""
         from .recursion import unrolled
 
         return unrolled(self, symbolic, simplify)
+
+    def predict(self, X_train: object, y_train: object, X_test: object, **options: object):
+        """Gradient-flow predictions of the infinite-width network: mean, covariance and training
+        loss at `times` (``ntk_sym.dynamics.predict``; loss ½‖f(X) − y‖² unless ``loss="mean"``).
+
+        ``times`` (default 0, 1, 10, ∞), ``lr``, ``diag_reg``, ``loss`` and ``kernel`` ("ntk" for
+        training all layers, "nngp" for the readout alone / the Bayesian posterior) are passed on.
+        """
+        from .dynamics import predict
+
+        return predict(self, X_train, y_train, X_test, **options)
+
+    def predict_gd(self, X_train: object, y_train: object, X_test: object, **options: object):
+        """The same after discrete gradient-descent ``steps`` (``ntk_sym.dynamics.predict_gd``)."""
+        from .dynamics import predict_gd
+
+        return predict_gd(self, X_train, y_train, X_test, **options)
 
     def __repr__(self) -> str:
         return (

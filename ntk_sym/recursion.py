@@ -84,3 +84,11 @@ def unrolled(
         theta = tidy((T + 1 if standard else new_c) + w**2 * Tdot * theta)
         a, e, c = w**2 * T_diag.subs(q, a) + b**2, w**2 * T_diag.subs(q, e) + b**2, tidy(new_c)
     return c, theta
+
+
+def latex(net: Network, symbolic: bool = True) -> str:
+    """The layer equations as one LaTeX ``aligned`` block, ready for a notebook or a paper."""
+    rows = [
+        f"{sp.latex(eq.lhs)} &= {sp.latex(eq.rhs)}" for eq in layer_equations(net, symbolic)
+    ]
+    return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"

@@ -75,3 +75,9 @@ def test_compiled_kernels_are_cached_across_network_objects(monkeypatch):
 
     monkeypatch.setattr(compile_module, "_compile_angle", forbidden)
     ntk_sym.mlp("leaky_relu", depth=4, w_std=2.0, alpha=0.3).ntk(X)
+
+
+def test_latex_has_every_layer_map():
+    tex = ntk_sym.mlp("erf", depth=2).latex()
+    assert tex.startswith("\\begin{aligned}") and tex.count("&=") == 3
+    assert "\\operatorname{asin}" in tex or "\\arcsin" in tex
