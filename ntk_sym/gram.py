@@ -48,10 +48,10 @@ def gram(
     dtype: type = np.float64,
     tile: int | None = None,
     threads: int | None = None,
-    out: tuple[np.ndarray, np.ndarray] | None = None,
+    out: tuple[np.ndarray | None, np.ndarray | None] | None = None,
     progress: bool = False,
     label: str = "kernels",
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(NNGP, NTK) Gram matrices (n1, n2) of float64 inputs, as host (NumPy) arrays.
 
     dtype: float64 (default; ~1e-15 relative to √(Kᵢᵢ Kⱼⱼ)) or float32 (per-point quantities
@@ -60,7 +60,9 @@ def gram(
         the rounding of the first-layer matrix product.
     threads: worker threads (default: all cores for NumPy, 1 for CuPy).
     out: a pair of writable arrays (n1, n2) of `dtype` to fill, e.g. `numpy.memmap`s or
-        `numpy.lib.format.open_memmap` files for matrices larger than memory; returned.
+        `numpy.lib.format.open_memmap` files for matrices larger than memory; returned. Either
+        may be None: that kernel is then neither stored nor returned (None in its place), so
+        ``net.ntk(X, out=(None, array))`` needs memory for the NTK alone.
     progress: draw a progress line on stderr.
     """
     dtype = check_dtype(dtype)
@@ -117,6 +119,8 @@ def fill(
                 spec, P1.rows(rows.start, rows.stop), P2.rows(cols.start, cols.stop), xp
             )
         for target, values in zip((nngp, ntk), block, strict=True):
+            if target is None:  # this kernel is not wanted (out=(None, ...))
+                continue
             values = values.get() if backend == "cupy" else values
             if not np.all(np.isfinite(values)):
                 raise NTKSymError(
@@ -156,13 +160,19 @@ def _run(work, tiles: list[tuple[slice, slice]], workers: int) -> Iterator[None]
 
 
 def _outputs(
-    out: tuple[np.ndarray, np.ndarray] | None, shape: tuple[int, int], dtype: np.dtype
-) -> tuple[np.ndarray, np.ndarray]:
+    out: tuple[np.ndarray | None, np.ndarray | None] | None,
+    shape: tuple[int, int],
+    dtype: np.dtype,
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     if out is None:
         return np.empty(shape, dtype), np.empty(shape, dtype)
     if not isinstance(out, tuple | list) or len(out) != 2:
         raise InputError("out must be a pair (nngp_out, ntk_out) of arrays")
+    if out[0] is None and out[1] is None:
+        raise InputError("out=(None, None) keeps neither kernel")
     for name, arr in zip(("nngp", "ntk"), out, strict=True):
+        if arr is None:
+            continue
         if not isinstance(arr, np.ndarray) or arr.shape != shape or arr.dtype != dtype:
             got = (getattr(arr, "shape", None), getattr(arr, "dtype", type(arr).__name__))
             raise InputError(

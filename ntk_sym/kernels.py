@@ -39,10 +39,10 @@ def kernels(
     dtype: type = np.float64,
     tile: int | None = None,
     threads: int | None = None,
-    out: tuple[np.ndarray, np.ndarray] | None = None,
+    out: tuple[np.ndarray | None, np.ndarray | None] | None = None,
     progress: bool = False,
     chunks: int | tuple[int, int] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(NNGP, NTK) Gram matrices of shape (n1, n2) of `net` between the rows of X1 and X2.
 
     backend: "numpy" (float64, default), "cupy" (on a GPU; NumPy arrays returned), "dask" (lazy
@@ -51,7 +51,8 @@ def kernels(
     degree: quadrature nodes per dimension for activations without a closed form.
 
     Options of the numeric backends (`ntk_sym.gram.gram`): dtype (float64 or float32), tile
-    (tile edge), threads, out (a pair of arrays or memmaps to fill), progress (stderr line);
+    (tile edge), threads, out (a pair of arrays or memmaps to fill; None for a kernel that is
+    not wanted, e.g. ``net.ntk(X, out=(None, memmap))``), progress (stderr line);
     for "dask", chunks (block edge, or (rows, cols)) and dtype.
     """
     A, B = as_input_pair(X1, X2)

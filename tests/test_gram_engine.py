@@ -107,12 +107,22 @@ def test_out_fills_memmaps_on_disk(tmp_path):
     assert np.array_equal(np.load(tmp_path / "ntk.npy"), T_ref)
 
 
+def test_out_may_skip_a_kernel():
+    net = NETS[0]
+    ntk_only = np.empty((23, 23))
+    K, T = net.kernels(X1, out=(None, ntk_only))
+    assert K is None and T is ntk_only
+    assert np.array_equal(T, net.ntk(X1))
+
+
 def test_out_is_validated():
     net = NETS[0]
     with pytest.raises(InputError, match="shape"):
         net.kernels(X1, X2, out=(np.empty((23, 17)), np.empty((17, 23))))
     with pytest.raises(InputError, match="pair"):
         net.kernels(X1, X2, out=np.empty((23, 17)))
+    with pytest.raises(InputError, match="neither"):
+        net.kernels(X1, X2, out=(None, None))
     with pytest.raises(InputError, match="float32"):
         net.kernels(X1, X2, out=(np.empty((23, 17)), np.empty((23, 17))), dtype=np.float32)
 
