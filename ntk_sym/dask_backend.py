@@ -30,6 +30,7 @@ def gram_dask(
     chunks: int | tuple[int, int] | None = None,
     dtype: type = np.float64,
     degree: int,
+    tile: int | None = None,
 ):
     """(NNGP, NTK) as lazy dask arrays of shape (n1, n2) with blocks of `chunks` (rows, cols)."""
     try:
@@ -63,7 +64,7 @@ def gram_dask(
                 row.append(None)  # the transpose of block (j, i), filled in below
                 continue
             task = dask.delayed(_block, pure=True, nout=2)(
-                net, degree, p1, p2, r, c, symmetric and i == j, dtype
+                net, degree, p1, p2, r, c, symmetric and i == j, dtype, tile
             )
             row.append(tuple(da.from_delayed(t, shape, dtype=dtype) for t in task))
         grid.append(row)
@@ -85,6 +86,7 @@ def _block(
     cols: slice,
     symmetric: bool,
     dtype: np.dtype,
+    tile: int | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One dask task: the (NNGP, NTK) block rows × cols, tiled in this thread."""
     from .kernels import layer_spec
@@ -99,6 +101,7 @@ def _block(
         nngp,
         ntk,
         symmetric=symmetric,
+        tile=tile,
         threads=1,
         label=repr(net),
     )

@@ -53,7 +53,7 @@ def kernels(
     Options of the numeric backends (`ntk_sym.gram.gram`): dtype (float64 or float32), tile
     (tile edge), threads, out (a pair of arrays or memmaps to fill; None for a kernel that is
     not wanted, e.g. ``net.ntk(X, out=(None, memmap))``), progress (stderr line);
-    for "dask", chunks (block edge, or (rows, cols)) and dtype.
+    for "dask", chunks (block edge, or (rows, cols)), dtype and tile (within blocks).
     """
     A, B = as_input_pair(X1, X2)
     if backend == "mpmath":
@@ -66,7 +66,13 @@ def kernels(
     if backend == "dask":
         from .dask_backend import gram_dask
 
-        return gram_dask(net, A, B, chunks=chunks, dtype=dtype, degree=degree)
+        unused = [k for k, v in (("threads", threads), ("out", out), ("progress", progress)) if v]
+        if unused:
+            raise NTKSymError(
+                f"{', '.join(unused)} do not apply to backend='dask' (dask schedules the blocks "
+                "and returns lazy arrays; use dask's own progress bar and to_zarr/store)"
+            )
+        return gram_dask(net, A, B, chunks=chunks, dtype=dtype, degree=degree, tile=tile)
     if chunks is not None:
         raise NTKSymError("chunks applies to backend='dask' only; use tile= for tiling")
     xp = array_module(backend)

@@ -196,7 +196,7 @@ def test_non_finite_tiles_are_an_error():
 def test_dask_is_lazy_and_equals_numpy_on_the_local_scheduler():
     da = pytest.importorskip("dask.array")
     net = NETS[1]
-    K, T = net.kernels(X1, X2, backend="dask", chunks=(8, 5))
+    K, T = net.kernels(X1, X2, backend="dask", chunks=(8, 5), tile=3)
     assert isinstance(T, da.Array) and T.chunks == ((8, 8, 7), (5, 5, 5, 2))
     K0, T0 = net.kernels(X1, X2)
     d1, d2 = _diag_scale(net, X1, X2)
@@ -234,6 +234,12 @@ def test_dask_missing_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "dask", None)  # makes `import dask` fail
     with pytest.raises(NTKSymError, match=r"ntk_sym\[dask\]"):
         NETS[0].kernels(X1, backend="dask")
+
+
+def test_dask_rejects_options_it_cannot_honour():
+    pytest.importorskip("dask")
+    with pytest.raises(NTKSymError, match="out"):
+        NETS[0].kernels(X1, backend="dask", out=(np.empty((23, 23)), np.empty((23, 23))))
 
 
 def test_dask_symmetric_needs_square_chunks():
