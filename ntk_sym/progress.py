@@ -36,7 +36,8 @@ class Progress:
 
     def close(self) -> None:
         if self.enabled:
-            self._draw(time.perf_counter())
+            if self.done < self.total:  # stopped early (an error): show where
+                self._draw(time.perf_counter())
             self.stream.write("\n")
             self.stream.flush()
 
