@@ -4,8 +4,8 @@
 >>> net = ntk_sym.mlp("relu", depth=3, w_std=1.5, b_std=0.1)
 """
 
-from . import activations, dynamics, errors
+from . import activations, dynamics, errors, finite
 from .network import Network, mlp
 
-__all__ = ["Network", "activations", "dynamics", "errors", "mlp"]
+__all__ = ["Network", "activations", "dynamics", "errors", "finite", "mlp"]
 __version__ = "0.1.0"
