@@ -13,8 +13,10 @@ in the step h, much faster than Gauss–Hermite, which converges only like e^{�
 tanh(√q z) has poles at τ = π/(2√q). Measured against 25-digit mpmath integration
 (tests/test_quadrature.py) for tanh at variances up to 3: Gauss–Hermite with 64 nodes errs by
 ~5e-5, 25 nodes by ~1e-2; this rule with the default 128 nodes by ~1e-15, and still ~2e-11 at
-variance 6. Nodes needed grow like √q. Kinked activations (ELU: a jump in φ') converge only
-algebraically; use a closed form where one exists.
+variance 6. Nodes needed grow like √q: at variance ~200 (inputs 16× longer than the unit scale)
+tanh's default rule errs by ~3e-4, which also shows as an asymmetry K(x, x') ≠ K(x', x) of that
+size; pass ``degree=512`` (error ~1e-12 there) when variances are large. Kinked activations
+(ELU: a jump in φ') converge only algebraically; use a closed form where one exists.
 """
 
 from __future__ import annotations
