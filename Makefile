@@ -27,7 +27,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
 nbval: $(STAMP)
-	$(BIN)/python -m pytest -q -m '' --nbval book --sanitize-with .ci/nbval_sanitize.cfg -p no:cacheprovider
+	$(BIN)/python -m pytest -q -m '' --nbval book --nbval-sanitize-with .ci/nbval_sanitize.cfg -p no:cacheprovider
 
 # Sphinx side of the book (links, citations, cross-references, autodoc) without re-executing.
 book-check: $(STAMP)

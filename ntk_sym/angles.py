@@ -6,6 +6,9 @@ a(x) and a(x'). Far from 0 and π, θ = arccos of the normalised Gram entry is a
 arccos amplifies the Gram entry's rounding (an error ε in cos θ becomes ~ε/θ), so those pairs are
 recomputed as θ = 2·atan2(‖â − b̂‖, ‖â + b̂‖) from the unit vectors themselves. Identical inputs
 then get θ = 0 exactly, antipodal ones θ = π, and points 1e-9 apart their angle to ~1e-16.
+The engine needs cos θ and sin θ (and θ itself only for duals such as ReLU's π − θ), and gets
+them without calling sin or cos (`first_layer`). The unit vectors are per-point quantities,
+computed once (`unit_rows`); `first_layer` works on one tile of pairs at a time.
 
 Convention: a zero augmented vector (x = 0 with σ_b = 0) has no direction; its angle to every
 point is set to π/2, which gives q12 = 0, the exact covariance (and 0 between two zero vectors).
@@ -35,23 +38,39 @@ def unit_rows(A, xp: types.ModuleType = np):
     return A / safe[:, None], sq
 
 
-def first_layer(X1, X2, w_std: float, b_std: float, xp: types.ModuleType = np):
-    """(q1, q2, θ): variances Σ⁽¹⁾(x, x) of both sets and the angle matrix θ (n1, n2)."""
-    U1, q1 = unit_rows(augmented(X1, w_std, b_std, xp), xp)
-    if X2 is None:
-        U2, q2 = U1, q1
-    else:
-        U2, q2 = unit_rows(augmented(X2, w_std, b_std, xp), xp)
+def first_layer(U1, q1, U2, q2, needs_theta: bool = True, xp: types.ModuleType = np):
+    """The first layer's angles between unit rows U1 (n1, d+1) and U2 (n2, d+1).
+
+    Returns (θ or None, cos θ, sin θ, same) with `same` the (rows, cols) of pairs that are the
+    same input (identical augmented vectors), whose kernels equal the diagonal at every layer.
+    cos θ is the clipped Gram entry and sin θ = √((1 − cos θ)(1 + cos θ)) away from 0 and π; near
+    them both come from d = ‖â − b̂‖ and t = ‖â + b̂‖ (d² + t² = 4 for unit vectors):
+    θ = 2·atan2(d, t), cos θ = (t² − d²)/(t² + d²), sin θ = 2dt/(t² + d²).
+    """
     cos = xp.clip(U1 @ U2.T, -1.0, 1.0)
-    theta = xp.arccos(cos)
-    rows, cols = xp.nonzero(xp.abs(cos) > REFINE_ABOVE)
+    sin = xp.sqrt((1.0 - cos) * (1.0 + cos))
+    theta = xp.arccos(cos) if needs_theta else None
+    near = xp.abs(cos) > REFINE_ABOVE
+    rows, cols = xp.nonzero(near) if xp.any(near) else (xp.zeros(0, int), xp.zeros(0, int))
+    same_rows, same_cols = rows, cols
     if rows.size:
-        diff = U1[rows] - U2[cols]
-        summ = U1[rows] + U2[cols]
-        theta[rows, cols] = 2.0 * xp.arctan2(
-            xp.sqrt(xp.einsum("ij,ij->i", diff, diff)), xp.sqrt(xp.einsum("ij,ij->i", summ, summ))
-        )
-    zero1, zero2 = (q1 == 0)[:, None], (q2 == 0)[None, :]
-    theta = xp.where(zero1 | zero2, np.pi / 2, theta)
-    theta = xp.where(zero1 & zero2, 0.0, theta)  # two zero vectors are identical inputs
-    return q1, q2, theta
+        diff, summ = U1[rows] - U2[cols], U1[rows] + U2[cols]
+        d2, t2 = xp.einsum("ij,ij->i", diff, diff), xp.einsum("ij,ij->i", summ, summ)
+        d, t = xp.sqrt(d2), xp.sqrt(t2)
+        cos[rows, cols] = (t2 - d2) / (t2 + d2)
+        sin[rows, cols] = 2.0 * d * t / (t2 + d2)
+        if needs_theta:
+            theta[rows, cols] = 2.0 * xp.arctan2(d, t)
+        identical = (d2 == 0) & (q1[rows] == q2[cols])
+        same_rows, same_cols = rows[identical], cols[identical]
+    zero1, zero2 = q1 == 0, q2 == 0
+    if xp.any(zero1) or xp.any(zero2):
+        # no direction: angle π/2 to every point, except 0 between two zero vectors
+        either, both = zero1[:, None] | zero2[None, :], zero1[:, None] & zero2[None, :]
+        cos = xp.where(either, xp.where(both, 1.0, 0.0), cos)
+        sin = xp.where(either, xp.where(both, 0.0, 1.0), sin)
+        if needs_theta:
+            theta = xp.where(either, xp.where(both, 0.0, np.pi / 2), theta)
+        zr, zc = xp.nonzero(both)
+        same_rows, same_cols = xp.concatenate([same_rows, zr]), xp.concatenate([same_cols, zc])
+    return theta, cos, sin, (same_rows, same_cols)

@@ -3,15 +3,20 @@
 The symbolic side (`activations`, `stable`) is turned into a `CompiledDual` once per activation,
 backend and quadrature degree, and cached: the numeric engine never touches SymPy in its loops.
 
-A `CompiledDual` offers two maps, for the diagonal and for pairs of inputs:
+A `CompiledDual` offers three maps, for the diagonal, for pairs of inputs, and for the gaps:
 
 * ``diag(q) -> (T, Ṫ)`` with T = 𝔼[φ(u)²], Ṫ = 𝔼[φ'(u)²] for u ~ N(0, q);
-* ``pair(q11, q22, θ, T11, T22) -> (T12, Ṫ12, g₋, g₊)`` with g∓ = √(T11 T22) ∓ T12 ≥ 0, the
-  quantities from which the engine forms the next layer's angle without cancellation.
+* ``pair(q11, q22, θ, cos θ, sin θ, T11, T22) -> (T12, Ṫ12)`` on a tile: the variances and
+  T's are per-point vectors shaped (n1, 1) and (1, n2) that broadcast against the (n1, n2) angle
+  arrays; θ is None unless `needs_theta`;
+* ``gaps(q11, q22, θ, cos θ, sin θ, T11, T22, T12) -> (g₋, g₊)`` on 1-D arrays of the few pairs
+  near θ = 0 or π, with g∓ = √(T11 T22) ∓ T12 ≥ 0 computed without cancellation: the engine forms
+  the next layer's angle of those pairs from them (elsewhere the difference is harmless).
 """
 
 from __future__ import annotations
 
+import math
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +29,8 @@ from .stable import SERIES_SWITCH, C, D, diagonal_form, pair_form, series_branch
 from .symbols import X, q11, q22, theta
 
 _q = sp.Symbol("q", nonnegative=True)
+#: sin θ, as an argument of compiled angle-form functions (C is cos θ).
+S = sp.Symbol("s", nonnegative=True)
 
 #: Quadrature nodes per dimension for activations without a closed form (see `quadrature`).
 DEFAULT_QUADRATURE_DEGREE = 128
@@ -35,7 +42,10 @@ class CompiledDual:
 
     diag: Callable
     pair: Callable
+    gaps: Callable
     kind: str  # "angle", "closed form" or "quadrature"
+    #: whether `pair` reads θ itself; if not, the engine passes θ = None and skips its atan2
+    needs_theta: bool = False
 
 
 def array_module(backend: str) -> types.ModuleType:
@@ -56,7 +66,7 @@ def array_module(backend: str) -> types.ModuleType:
     raise NTKSymError(f"unknown array backend {backend!r}; use 'numpy' or 'cupy'")
 
 
-def lambdify(args: tuple, expr: sp.Expr, backend: str) -> Callable:
+def lambdify(args: tuple, expr: sp.Expr, backend: str, cse: bool = False) -> Callable:
     """`sympy.lambdify` for an array backend, mapping the functions NumPy names differently."""
     xp = array_module(backend)
     mapping = {
@@ -64,7 +74,7 @@ def lambdify(args: tuple, expr: sp.Expr, backend: str) -> Callable:
         "DiracDelta": lambda x, *k: xp.zeros_like(x),
         "erf": _erf_for(xp),
     }
-    return sp.lambdify(args, expr, modules=[mapping, backend])
+    return sp.lambdify(args, expr, modules=[mapping, backend], cse=cse)
 
 
 def _erf_for(xp: types.ModuleType) -> Callable:
@@ -103,17 +113,37 @@ def compile_dual(
 
 
 def _broadcast(fn: Callable, xp: types.ModuleType) -> Callable:
-    """Make a lambdified function return an array even when its expression is a constant."""
+    """Make a lambdified function return an array shaped like its first argument even when its
+    expression is a constant."""
 
     def wrapped(*args):
+        value = fn(*args)
         like = args[0]
-        return xp.zeros_like(like) + fn(*args)
+        return value if getattr(value, "shape", None) == like.shape else xp.zeros_like(like) + value
 
     return wrapped
 
 
+def direct_gaps(a, b, th, cos, sin, T11, T22, T12):
+    """g∓ = √(T11 T22) ∓ T12 as written: for duals smooth in cos θ, whose T12 carries no
+    cancellation-prone angle factor (closed forms, quadrature)."""
+    root = T11**0.5 * T22**0.5
+    return root - T12, root + T12
+
+
+def _trig_form(expr: sp.Expr) -> sp.Expr:
+    """`expr` with sin θ and cos θ replaced by the symbols S and C (θ may remain elsewhere)."""
+    return expr.subs({sp.sin(theta): S, sp.cos(theta): C})
+
+
 def _compile_angle(act: Activation, backend: str) -> CompiledDual:
-    """T = (q11 q22)^{k/2} J(θ), Ṫ = (q11 q22)^{(k−1)/2} K(θ), ratios by Taylor branches."""
+    """T = (q11 q22)^{k/2} J(θ), Ṫ = (q11 q22)^{(k−1)/2} K(θ), gaps by Taylor branches.
+
+    J and K are compiled in (θ, cos θ, sin θ), which the engine supplies without evaluating a
+    trigonometric function, and the gaps are g∓ = (q11 q22)^{k/2} (J(0) ∓ J(θ)); within
+    `SERIES_SWITCH` of θ = 0 (of π) the cancelling g₋ (g₊) comes from its Taylor polynomial
+    instead, evaluated only on those entries.
+    """
     xp = array_module(backend)
     k = act.degree
     J, K = act.angle_dual, act.angle_derivative_dual
@@ -121,72 +151,83 @@ def _compile_angle(act: Activation, backend: str) -> CompiledDual:
     K0 = sp.limit(K, theta, 0)
     if J0 == 0:
         raise NTKSymError(f"{act.name}: J(0) = 0, the angle form cannot be normalised")
-    ratio = J / J0
-    near0, near_pi = series_branches(ratio)
-    J_f = _broadcast(lambdify((theta,), J, backend), xp)
-    K_f = _broadcast(lambdify((theta,), K, backend), xp)
-    minus_f = _broadcast(lambdify((theta,), 1 - ratio, backend), xp)
-    plus_f = _broadcast(lambdify((theta,), 1 + ratio, backend), xp)
-    minus_s = _broadcast(lambdify((theta,), near0, backend), xp)
-    plus_s = _broadcast(lambdify((theta,), near_pi, backend), xp)
+    near0, near_pi = series_branches(J / J0)
+    J_t, K_t = _trig_form(J), _trig_form(K)
+    # one call for both, with common subexpressions (the ReLU family's π − θ) evaluated once
+    JK_f = lambdify((theta, C, S), (J_t, K_t), backend, cse=True)
+    minus_s = lambdify((theta,), near0, backend)
+    plus_s = lambdify((theta,), near_pi, backend)
     j0, k0 = float(J0), float(K0)
     zero_derivative = K == 0
+    cos_switch = math.cos(SERIES_SWITCH)
     # at zero variance u ≡ 0 and 𝔼[φ(u)²] = φ(0)², which the angle form cannot see when k = 0
     phi0 = float(act.expr.subs(X, 0)) if k == 0 else 0.0
 
-    def scale(r, power):
-        # r^{power/2} with r = q11 q22; exact for the integer and half-integer powers used here
+    def scale(a, b, power):
+        # (a b)^{power/2} from per-point roots, so only the outer product is done per entry
         if power == 0:
             return 1.0
-        root = xp.sqrt(r)
-        return root**power
+        return xp.sqrt(a) ** power * xp.sqrt(b) ** power
 
     def diag(q):
-        T = xp.where(q > 0, j0 * scale(q * q, k), phi0**2)
-        Tdot = xp.zeros_like(q) if zero_derivative else k0 * scale(q * q, k - 1)
+        T = xp.where(q > 0, j0 * scale(q, q, k), phi0**2)
+        Tdot = xp.zeros_like(q) if zero_derivative else k0 * scale(q, q, k - 1)
         return T, Tdot
 
-    def pair(a, b, th, T11, T22):
-        r = a * b
-        s = scale(r, k)
-        T12 = s * J_f(th)
-        Tdot = xp.zeros_like(th) if zero_derivative else scale(r, k - 1) * K_f(th)
-        minus, plus = minus_f(th), plus_f(th)
-        small = th < SERIES_SWITCH
-        minus = xp.where(small, minus_s(th), minus)
-        plus = xp.where(th > xp.pi - SERIES_SWITCH, plus_s(th), plus)
-        root = s * j0
-        gap_minus, gap_plus = root * minus, root * plus
-        if k == 0:
+    def pair(a, b, th, cos, sin, T11, T22):
+        Jv, Kv = JK_f(th, cos, sin)
+        T12 = xp.multiply(Jv, scale(a, b, k))  # new even when J(θ) = cos θ is the input itself
+        if zero_derivative:
+            return T12, xp.zeros_like(cos)
+        Tdot = xp.multiply(Kv, scale(a, b, k - 1))
+        return T12, (Tdot if Tdot.shape == cos.shape else Tdot + xp.zeros_like(cos))
+
+    def gaps(a, b, th, cos, sin, T11, T22, T12):
+        root = j0 * scale(a, b, k) + xp.zeros_like(T12)
+        gap_minus, gap_plus = root - T12, root + T12
+        # within SERIES_SWITCH of 0 or π the cancelling gap comes from its Taylor polynomial
+        for mask, gap, branch in (
+            (cos > cos_switch, gap_minus, minus_s),
+            (cos < -cos_switch, gap_plus, plus_s),
+        ):
+            if xp.any(mask):
+                t = th[mask] if th is not None else xp.arctan2(sin[mask], cos[mask])
+                gap[mask] = root[mask] * branch(t)
+        if k == 0 and (xp.any(a == 0) or xp.any(b == 0)):
             # a zero variance breaks homogeneity (T11 = φ(0)² there): use the direct gaps
             direct = xp.sqrt(T11 * T22)
-            gap_minus = xp.where(r > 0, gap_minus, direct - T12)
-            gap_plus = xp.where(r > 0, gap_plus, direct + T12)
-        return T12, Tdot, gap_minus, gap_plus
+            degenerate = (a == 0) | (b == 0)
+            gap_minus = xp.where(degenerate, direct - T12, gap_minus)
+            gap_plus = xp.where(degenerate, direct + T12, gap_plus)
+        return gap_minus, gap_plus
 
-    return CompiledDual(diag, pair, "angle")
+    return CompiledDual(diag, pair, gaps, "angle", needs_theta=J_t.has(theta) or K_t.has(theta))
 
 
 def _compile_closed_form(act: Activation, backend: str) -> CompiledDual:
     """Covariance-form duals, rewritten by `stable.pair_form` and compiled in (q11, q22, c, D)."""
     xp = array_module(backend)
-    args = (q11, q22, C, D)
-    T_f = _broadcast(lambdify(args, pair_form(act.dual), backend), xp)
-    Td_f = _broadcast(lambdify(args, pair_form(act.derivative_dual), backend), xp)
+    # one call for both, with common subexpressions (e.g. erf's √(1 + 2q11 + 2q22 + 4D)) shared
+    pair_f = lambdify(
+        (q11, q22, C, D), (pair_form(act.dual), pair_form(act.derivative_dual)), backend, cse=True
+    )
     Tdiag = _broadcast(lambdify((_q,), diagonal_form(act.dual, _q), backend), xp)
     Tddiag = _broadcast(lambdify((_q,), diagonal_form(act.derivative_dual, _q), backend), xp)
 
     def diag(q):
         return Tdiag(q), Tddiag(q)
 
-    def pair(a, b, th, T11, T22):
-        c = xp.cos(th)
-        det = a * b * xp.sin(th) ** 2
-        T12 = T_f(a, b, c, det)
-        root = xp.sqrt(T11 * T22)
-        return T12, Td_f(a, b, c, det), root - T12, root + T12
+    def pair(a, b, th, cos, sin, T11, T22):
+        det = (a * b) * (sin * sin)
+        T12, Tdot = pair_f(a, b, cos, det)
+        # constants, or expressions in the variances alone, come back unbroadcast
+        if getattr(T12, "shape", None) != cos.shape:
+            T12 = T12 + xp.zeros_like(cos)
+        if getattr(Tdot, "shape", None) != cos.shape:
+            Tdot = Tdot + xp.zeros_like(cos)
+        return T12, Tdot
 
-    return CompiledDual(diag, pair, "closed form")
+    return CompiledDual(diag, pair, direct_gaps, "closed form")
 
 
 def compile_phi(act: Activation, backend: str = "numpy") -> tuple[Callable, Callable]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from .compile import DEFAULT_QUADRATURE_DEGREE, array_module, compile_dual
-from .engine import LayerSpec, kernel_block
+from .engine import LayerSpec
 from .errors import NTKSymError
+from .gram import gram
 from .inputs import as_input_pair
 from .network import Network
 from .reference import kernels_mpmath
 
-BACKENDS = ("numpy", "mpmath", "cupy")
+BACKENDS = ("numpy", "mpmath", "cupy", "dask")
 
 
 def layer_spec(
@@ -34,12 +35,25 @@ def kernels(
     backend: str = "numpy",
     dps: int = 50,
     degree: int = DEFAULT_QUADRATURE_DEGREE,
-) -> tuple[np.ndarray, np.ndarray]:
+    *,
+    dtype: type = np.float64,
+    tile: int | None = None,
+    threads: int | None = None,
+    out: tuple[np.ndarray | None, np.ndarray | None] | None = None,
+    progress: bool = False,
+    chunks: int | tuple[int, int] | None = None,
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(NNGP, NTK) Gram matrices of shape (n1, n2) of `net` between the rows of X1 and X2.
 
-    backend: "numpy" (float64, default), "cupy" (float64 on a GPU; NumPy arrays returned) or
-    "mpmath" (`dps` digits, object arrays of mpf; slow, a reference).
+    backend: "numpy" (float64, default), "cupy" (on a GPU; NumPy arrays returned), "dask" (lazy
+    dask arrays of `chunks`-sized blocks, computed where dask runs them: the local scheduler or a
+    dask.distributed cluster) or "mpmath" (`dps` digits, object arrays of mpf; slow, a reference).
     degree: quadrature nodes per dimension for activations without a closed form.
+
+    Options of the numeric backends (`ntk_sym.gram.gram`): dtype (float64 or float32), tile
+    (tile edge), threads, out (a pair of arrays or memmaps to fill; None for a kernel that is
+    not wanted, e.g. ``net.ntk(X, out=(None, memmap))``), progress (stderr line);
+    for "dask", chunks (block edge, or (rows, cols)), dtype and tile (within blocks).
     """
     A, B = as_input_pair(X1, X2)
     if backend == "mpmath":
@@ -49,24 +63,28 @@ def kernels(
         )
     if backend not in BACKENDS:
         raise NTKSymError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "dask":
+        from .dask_backend import gram_dask
+
+        unused = [k for k, v in (("threads", threads), ("out", out), ("progress", progress)) if v]
+        if unused:
+            raise NTKSymError(
+                f"{', '.join(unused)} do not apply to backend='dask' (dask schedules the blocks "
+                "and returns lazy arrays; use dask's own progress bar and to_zarr/store)"
+            )
+        return gram_dask(net, A, B, chunks=chunks, dtype=dtype, degree=degree, tile=tile)
+    if chunks is not None:
+        raise NTKSymError("chunks applies to backend='dask' only; use tile= for tiling")
     xp = array_module(backend)
-    spec = layer_spec(net, backend, degree)
-    # overflow shows up as non-finite output, reported by _check_finite with its cause
-    with np.errstate(over="ignore", invalid="ignore"):
-        nngp, ntk = kernel_block(spec, xp.asarray(A), None if B is None else xp.asarray(B), xp)
-    if backend == "cupy":
-        nngp, ntk = nngp.get(), ntk.get()
-    if B is None:
-        # exact symmetry: the lower triangle mirrors the upper one
-        nngp = np.triu(nngp) + np.triu(nngp, 1).T
-        ntk = np.triu(ntk) + np.triu(ntk, 1).T
-    _check_finite(nngp, ntk, net)
-    return nngp, ntk
-
-
-def _check_finite(nngp: np.ndarray, ntk: np.ndarray, net: Network) -> None:
-    if not (np.all(np.isfinite(nngp)) and np.all(np.isfinite(ntk))):
-        raise NTKSymError(
-            f"{net!r} produced non-finite kernel values (overflow of the variances, or an "
-            "activation whose Gaussian expectations diverge at these variances)"
-        )
+    return gram(
+        layer_spec(net, backend, degree),
+        A,
+        B,
+        xp=xp,
+        dtype=dtype,
+        tile=tile,
+        threads=threads,
+        out=out,
+        progress=progress,
+        label=repr(net),
+    )

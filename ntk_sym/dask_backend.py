@@ -1,0 +1,119 @@
+"""Lazy NNGP/NTK Gram matrices as dask arrays, built from the same tiles as `ntk_sym.gram`.
+
+Each dask block is one task that fills its (rows × cols) part with `gram.fill` (tiled, one
+thread: dask supplies the parallelism), so the graph runs on the local scheduler or, unchanged,
+on a dask.distributed cluster. The per-point quantities (`engine.PointData`, O(n·depth)) are
+computed eagerly and shipped once; a worker compiles the activation's dual maps itself (they are
+cached per process). For X2 = X1 only blocks on and above the diagonal are tasks; the others are
+their transposes. Dask is imported only when this backend is asked for.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .blas import single_threaded_blas
+from .engine import PointData, point_data
+from .errors import InputError, NTKSymError
+from .gram import check_dtype, fill
+from .network import Network
+
+#: Default block edge: two float64 blocks of 2048² are 64 MiB per task.
+DEFAULT_CHUNK = 2048
+
+
+def gram_dask(
+    net: Network,
+    X1: np.ndarray,
+    X2: np.ndarray | None,
+    *,
+    chunks: int | tuple[int, int] | None = None,
+    dtype: type = np.float64,
+    degree: int,
+    tile: int | None = None,
+):
+    """(NNGP, NTK) as lazy dask arrays of shape (n1, n2) with blocks of `chunks` (rows, cols)."""
+    try:
+        import dask
+        import dask.array as da
+    except ImportError as err:
+        raise NTKSymError(
+            f"backend='dask' needs dask: pip install 'ntk_sym[dask]' (import failed: {err})"
+        ) from None
+    from .kernels import layer_spec
+
+    dtype = check_dtype(dtype)
+    rows_chunk, cols_chunk = _chunk_sizes(chunks)
+    symmetric = X2 is None
+    if symmetric and rows_chunk != cols_chunk:
+        raise InputError(f"a symmetric Gram matrix needs square chunks, got {chunks!r}")
+    spec = layer_spec(net, "numpy", degree)
+    with np.errstate(over="ignore", invalid="ignore"):  # reported per block, when computed
+        P1 = point_data(spec, X1).astype(dtype)
+        P2 = P1 if symmetric else point_data(spec, X2).astype(dtype)
+    p1 = dask.delayed(P1, traverse=False)
+    p2 = p1 if symmetric else dask.delayed(P2, traverse=False)
+    starts1, starts2 = range(0, len(P1), rows_chunk), range(0, len(P2), cols_chunk)
+    grid: list[list[tuple]] = []
+    for i in starts1:
+        row = []
+        for j in starts2:
+            r, c = slice(i, min(i + rows_chunk, len(P1))), slice(j, min(j + cols_chunk, len(P2)))
+            shape = (r.stop - r.start, c.stop - c.start)
+            if symmetric and j < i:
+                row.append(None)  # the transpose of block (j, i), filled in below
+                continue
+            task = dask.delayed(_block, pure=True, nout=2)(
+                net, degree, p1, p2, r, c, symmetric and i == j, dtype, tile
+            )
+            row.append(tuple(da.from_delayed(t, shape, dtype=dtype) for t in task))
+        grid.append(row)
+    for a, row in enumerate(grid):
+        for b, cell in enumerate(row):
+            if cell is None:
+                row[b] = tuple(m.T for m in grid[b][a])
+    nngp = da.block([[cell[0] for cell in row] for row in grid])
+    ntk = da.block([[cell[1] for cell in row] for row in grid])
+    return nngp, ntk
+
+
+def _block(
+    net: Network,
+    degree: int,
+    P1: PointData,
+    P2: PointData,
+    rows: slice,
+    cols: slice,
+    symmetric: bool,
+    dtype: np.dtype,
+    tile: int | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One dask task: the (NNGP, NTK) block rows × cols, tiled in this thread."""
+    from .kernels import layer_spec
+
+    single_threaded_blas()
+    shape = (rows.stop - rows.start, cols.stop - cols.start)
+    nngp, ntk = np.empty(shape, dtype), np.empty(shape, dtype)
+    fill(
+        layer_spec(net, "numpy", degree),
+        P1.rows(rows.start, rows.stop),
+        P2.rows(cols.start, cols.stop),
+        nngp,
+        ntk,
+        symmetric=symmetric,
+        tile=tile,
+        threads=1,
+        label=repr(net),
+    )
+    return nngp, ntk
+
+
+def _chunk_sizes(chunks: int | tuple[int, int] | None) -> tuple[int, int]:
+    if chunks is None:
+        return DEFAULT_CHUNK, DEFAULT_CHUNK
+    pair = (chunks, chunks) if np.isscalar(chunks) else tuple(chunks)
+    if len(pair) != 2 or not all(
+        isinstance(c, int | np.integer) and not isinstance(c, bool) and c > 0 for c in pair
+    ):
+        raise InputError(f"chunks must be a positive integer or a pair of them, got {chunks!r}")
+    return int(pair[0]), int(pair[1])

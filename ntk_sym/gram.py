@@ -1,0 +1,203 @@
+"""Tiled Gram matrices: square tiles, a thread pool, symmetry, any output array (memmaps too).
+
+The (n1, n2) kernel matrices are filled tile by tile by `engine.kernel_tile`, so the working memory
+is the two output matrices plus O(tile²) temporaries per thread, whatever the depth; the per-point
+quantities (`engine.PointData`) are computed once. For X2 = X1 only the tiles on and above the
+diagonal are computed, and each is mirrored, so the result is exactly symmetric. NumPy's ufuncs
+release the GIL, so tiles run in parallel on a thread pool.
+"""
+
+from __future__ import annotations
+
+import os
+import types
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+
+import numpy as np
+
+from .blas import single_threaded_blas
+from .engine import LayerSpec, PointData, kernel_tile, point_data
+from .errors import InputError, NTKSymError
+from .progress import Progress
+
+#: Tile edge per array backend. 256² float64 temporaries (512 KiB) stay in a core's L2 cache;
+#: a GPU needs large tiles to be busy.
+DEFAULT_TILE = {"numpy": 256, "cupy": 4096}
+#: Output dtypes; float64 is the default and the accurate one (see `gram`).
+DTYPES = (np.float64, np.float32)
+
+
+def tile_grid(n1: int, n2: int, tile: int, symmetric: bool) -> list[tuple[slice, slice]]:
+    """Row and column slices of the tiles covering (n1, n2); only i ≤ j when `symmetric`."""
+    starts1, starts2 = range(0, n1, tile), range(0, n2, tile)
+    return [
+        (slice(i, min(i + tile, n1)), slice(j, min(j + tile, n2)))
+        for i in starts1
+        for j in starts2
+        if not symmetric or j >= i
+    ]
+
+
+def gram(
+    spec: LayerSpec,
+    X1: np.ndarray,
+    X2: np.ndarray | None = None,
+    *,
+    xp: types.ModuleType = np,
+    dtype: type = np.float64,
+    tile: int | None = None,
+    threads: int | None = None,
+    out: tuple[np.ndarray | None, np.ndarray | None] | None = None,
+    progress: bool = False,
+    label: str = "kernels",
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(NNGP, NTK) Gram matrices (n1, n2) of float64 inputs, as host (NumPy) arrays.
+
+    dtype: float64 (default; ~1e-15 relative to √(Kᵢᵢ Kⱼⱼ)) or float32 (per-point quantities
+        in float64, tiles in float32: ~1e-6 relative, see benchmarks/README.md).
+    tile: tile edge (default `DEFAULT_TILE` of the backend); results do not depend on it beyond
+        the rounding of the first-layer matrix product.
+    threads: worker threads (default: all cores for NumPy, 1 for CuPy).
+    out: a pair of writable arrays (n1, n2) of `dtype` to fill, e.g. `numpy.memmap`s or
+        `numpy.lib.format.open_memmap` files for matrices larger than memory; returned. Either
+        may be None: that kernel is then neither stored nor returned (None in its place), so
+        ``net.ntk(X, out=(None, array))`` needs memory for the NTK alone.
+    progress: draw a progress line on stderr.
+    """
+    dtype = check_dtype(dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite tiles are reported below
+        P1 = point_data(spec, xp.asarray(X1), xp).astype(dtype)
+        P2 = P1 if X2 is None else point_data(spec, xp.asarray(X2), xp).astype(dtype)
+    nngp, ntk = _outputs(out, (len(P1), len(P2)), dtype)
+    fill(
+        spec,
+        P1,
+        P2,
+        nngp,
+        ntk,
+        symmetric=X2 is None,
+        xp=xp,
+        tile=tile,
+        threads=threads,
+        progress=progress,
+        label=label,
+    )
+    return nngp, ntk
+
+
+def fill(
+    spec: LayerSpec,
+    P1: PointData,
+    P2: PointData,
+    nngp: np.ndarray,
+    ntk: np.ndarray,
+    *,
+    symmetric: bool,
+    xp: types.ModuleType = np,
+    tile: int | None = None,
+    threads: int | None = None,
+    progress: bool = False,
+    label: str = "kernels",
+) -> None:
+    """Write the (NNGP, NTK) blocks between P1 and P2 into the host arrays nngp and ntk.
+
+    symmetric: P2 is P1; only tiles on and above the diagonal are computed, then mirrored.
+    """
+    backend = "cupy" if xp.__name__ == "cupy" else "numpy"
+    size = DEFAULT_TILE[backend] if tile is None else _positive_int(tile, "tile")
+    workers = ((os.cpu_count() or 1) if backend == "numpy" else 1) if threads is None else threads
+    workers = _positive_int(workers, "threads")
+    tiles = tile_grid(len(P1), len(P2), size, symmetric)
+
+    def work(rows: slice, cols: slice) -> None:
+        if workers > 1:
+            single_threaded_blas()
+        # errstate is per thread: overflow is reported below, by the finiteness check
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            block = kernel_tile(
+                spec, P1.rows(rows.start, rows.stop), P2.rows(cols.start, cols.stop), xp
+            )
+        for target, values in zip((nngp, ntk), block, strict=True):
+            if target is None:  # this kernel is not wanted (out=(None, ...))
+                continue
+            values = values.get() if backend == "cupy" else values
+            if not np.all(np.isfinite(values)):
+                raise NTKSymError(
+                    f"{label} produced non-finite kernel values (overflow of the variances, or "
+                    "an activation whose Gaussian expectations diverge at these variances)"
+                )
+            if symmetric and rows == cols:
+                # a diagonal tile: keep its upper triangle and mirror it
+                upper = np.triu(values)
+                values = upper + np.triu(values, 1).T
+            target[rows, cols] = values
+            if symmetric and rows != cols:
+                target[cols, rows] = values.T
+
+    bar = Progress(len(tiles), label, progress)
+    try:
+        for _ in _run(work, tiles, workers):
+            bar.update()
+    finally:
+        bar.close()
+
+
+def _run(work, tiles: list[tuple[slice, slice]], workers: int) -> Iterator[None]:
+    """Call work(*t) for every tile, yielding after each; the first error cancels the rest."""
+    if workers == 1:
+        for t in tiles:
+            yield work(*t)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(work, *t) for t in tiles]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
+
+
+def _outputs(
+    out: tuple[np.ndarray | None, np.ndarray | None] | None,
+    shape: tuple[int, int],
+    dtype: np.dtype,
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if out is None:
+        return np.empty(shape, dtype), np.empty(shape, dtype)
+    if not isinstance(out, tuple | list) or len(out) != 2:
+        raise InputError("out must be a pair (nngp_out, ntk_out) of arrays")
+    if out[0] is None and out[1] is None:
+        raise InputError("out=(None, None) keeps neither kernel")
+    for name, arr in zip(("nngp", "ntk"), out, strict=True):
+        if arr is None:
+            continue
+        if not isinstance(arr, np.ndarray) or arr.shape != shape or arr.dtype != dtype:
+            got = (getattr(arr, "shape", None), getattr(arr, "dtype", type(arr).__name__))
+            raise InputError(
+                f"out[{name}] must be a NumPy array (or memmap) of shape {shape} and dtype "
+                f"{np.dtype(dtype).name}, got shape/dtype {got}"
+            )
+        if not arr.flags.writeable:
+            raise InputError(f"out[{name}] is read-only")
+    return out[0], out[1]
+
+
+def check_dtype(dtype: object) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as err:
+        raise InputError(f"dtype must be float64 or float32: {err}") from None
+    if dt not in [np.dtype(d) for d in DTYPES]:
+        raise InputError(f"dtype must be float64 or float32, got {dt.name}")
+    return dt
+
+
+def _positive_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise InputError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+__all__ = ["DEFAULT_TILE", "DTYPES", "fill", "gram", "tile_grid"]
