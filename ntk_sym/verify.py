@@ -27,7 +27,7 @@ compared with the quadrature value itself.
   Σ cᵢ δ(x − xᵢ), with the distributional value Σ cᵢ cⱼ p(xᵢ, xⱼ), p the density of (u, v);
 * the entry's independent `derivative_reference` (if any) with the same reference values.
 
-Errors are relative, |closed − quadrature| / max(|quadrature|, 10^{−dps/2} s), where
+Errors are relative, ``|closed − quadrature| / max(|quadrature|, 10^{−dps/2} s)``, where
 s = √(𝔼[f(u)²] 𝔼[f(v)²]) (a rough one-dimensional quadrature) only guards values that vanish.
 """
 
@@ -113,7 +113,8 @@ def verify(
     """Compare an activation's closed-form T and ∂T/∂q12 with `dps`-digit quadrature.
 
     n_points covariances are used: ρ = 1 − 10⁻⁶ with equal variances, ρ = −(1 − 10⁻⁶) with
-    variances 1/2 and 2, then random ones (seeded) with variances in [1/4, 3] and |ρ| ∈ [0.1, 0.95].
+    variances 1/2 and 2, then random ones (seeded) with variances in [1/4, 3] and ``|ρ|`` in
+    [0.1, 0.95].
     The quadrature is refined until its estimated relative error is below rtol/10. The default
     rtol = 1e-15 sits far below float64 resolution yet well above what 30 digits resolve after
     the cancellations of near-degenerate points; a wrong formula (a constant, a missing term)

@@ -7,7 +7,7 @@ error e_k = vᵀ(f_k − y) obeys e_{k+1} = (1 − ηλ) e_k, so
     f_k = y + (I − ηΘ)ᵏ (f₀ − y),
     f_k(x) = f₀(x) + Θ(x, X) Θ⁻¹ (I − (I − ηΘ)ᵏ) (y − f₀(X)).
 
-It converges iff |1 − ηλ| < 1 for every eigenvalue, i.e. 0 < η < 2/λ_max, and k = t/η steps tend
+It converges iff ``|1 − ηλ| < 1`` for every eigenvalue, i.e. 0 < η < 2/λ_max, and k = t/η steps tend
 to the gradient flow of unit learning rate at time t as η → 0. The per-mode "spectral filters"
 (how much of mode λ is still wrong, how much has been learnt) are returned as SymPy expressions
 for printing; the float64 versions in `ntk_sym.dynamics.filters` are tested against them.

@@ -39,13 +39,20 @@ KERNELS = ("ntk", "nngp")
 class Prediction:
     """Gaussian predictions of the infinite-width network at several training times.
 
-    times: the times t (gradient flow) or step counts k (gradient descent), shape (T,).
-    mean: 𝔼[f_t(x)] at the test points, shape (T, n_test) or (T, n_test, k).
-    cov: Cov[f_t(x), f_t(x')] between test points, shape (T, n_test, n_test) (shared by outputs).
-    train_loss: loss of the mean prediction on the training set, shape (T,), in the chosen
+    Attributes
+    ----------
+    times
+        The times t (gradient flow) or step counts k (gradient descent), shape (T,).
+    mean
+        𝔼[f_t(x)] at the test points, shape (T, n_test) or (T, n_test, k).
+    cov
+        Cov[f_t(x), f_t(x')] between test points, shape (T, n_test, n_test) (shared by outputs).
+    train_loss
+        Loss of the mean prediction on the training set, shape (T,), in the chosen
         normalisation (½‖f̄ − y‖², or that divided by n_train for loss="mean"). With diag_reg
         it is the loss the regularised dynamics minimises (the private features included).
-    kernel, lr, loss, diag_reg: the settings that produced it.
+    kernel, lr, loss, diag_reg
+        The settings that produced it.
     """
 
     times: np.ndarray
