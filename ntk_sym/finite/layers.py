@@ -174,9 +174,11 @@ FINITE_LAYER_KINDS = (
 
 
 def mlp_layers(
-    activation: Activation, depth: int, w_std: float, b_std: float, parameterization: str
+    activation: Activation | None, depth: int, w_std: float, b_std: float, parameterization: str
 ) -> tuple[FiniteLayer, ...]:
-    """(Dense, φ) × depth, then the Dense readout: the twins of ``mlp(φ, depth, σ_w, σ_b)``."""
+    """(Dense, φ) × depth, then the Dense readout: the twins of ``mlp(φ, depth, σ_w, σ_b)``
+    (`activation` may be None when depth is 0)."""
     dense = FiniteDense(w_std, b_std, parameterization == "standard")
-    phi = FiniteElementwise.of(activation)
-    return (dense, phi) * depth + (dense,)
+    if depth == 0:
+        return (dense,)
+    return (dense, FiniteElementwise.of(activation)) * depth + (dense,)

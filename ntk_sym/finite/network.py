@@ -97,10 +97,10 @@ def finite_layers_of(net: object) -> tuple[FiniteLayer, ...]:
     """
     if hasattr(net, "finite_layers"):
         layers = net.finite_layers()
-    elif all(
-        hasattr(net, a) for a in ("activation", "depth", "w_std", "b_std", "parameterization")
-    ):
-        layers = mlp_layers(net.activation, net.depth, net.w_std, net.b_std, net.parameterization)
+    elif all(hasattr(net, a) for a in ("depth", "w_std", "b_std", "parameterization")):
+        # depth 0 (the linear model) has no activation to read
+        act = net.activation if net.depth else None
+        layers = mlp_layers(act, net.depth, net.w_std, net.b_std, net.parameterization)
     elif isinstance(net, tuple | list):
         layers = net
     else:
