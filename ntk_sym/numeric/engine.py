@@ -22,6 +22,7 @@ when only the NNGP is wanted.
 
 from __future__ import annotations
 
+import dataclasses
 import types
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,6 +54,9 @@ def plan(steps: Sequence) -> Program:
             fused[-1] = ActivationDense(fused[-1], step)
         else:
             fused.append(step)
+    for i, (step, after) in enumerate(zip(fused, fused[1:], strict=False)):
+        if isinstance(step, ActivationDense) and isinstance(after, Activation | ActivationDense):
+            fused[i] = dataclasses.replace(step, then_angle=True, then_theta=after.needs_theta)
     return Program(first, tuple(fused))
 
 

@@ -117,10 +117,8 @@ def fill(
     want = (nngp is not None, ntk is not None)
 
     def work(rows: slice, cols: slice) -> None:
-        if workers > 1:
-            single_threaded_blas()
         # errstate is per thread: overflow is reported below, by the finiteness check
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with single_threaded_blas(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             block = kernel_tile(
                 program, P1.rows(rows.start, rows.stop), P2.rows(cols.start, cols.stop), xp, want
             )

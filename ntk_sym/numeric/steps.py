@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import NTKSymError
 from .dual import CompiledDual
-from .state import Angle, Gaps, Pairs, Points, points
+from .state import Angle, Gaps, Pairs, Points, angle_gaps, points
 
 #: Pairs with |cos θ| above this get their angle from the cancellation-free gaps; below it
 #: 1 ∓ cos θ ≥ 0.02 and the direct formulas lose at most a factor 50 in relative accuracy of
@@ -206,10 +206,17 @@ class Activation:
 @dataclass(frozen=True)
 class ActivationDense:
     """`Activation` then `Dense` in one step: Σ' = sT + b, Θ' = Σ' + sṪΘ (standard:
-    T + 1 + sṪΘ). Its points keep the activation's output points in `extra`."""
+    T + 1 + sṪΘ). Its points keep the activation's output points in `extra`.
+
+    `then_angle` (set by `engine.plan` when the next step is an activation) makes the step form
+    the next angle itself (θ too if `then_theta`), so that this layer's arrays, which its gaps
+    would otherwise keep alive, are freed with it: the tile's working set stays ~10 arrays.
+    """
 
     activation: Activation
     dense: Dense
+    then_angle: bool = False
+    then_theta: bool = False
 
     @property
     def needs_theta(self) -> bool:
@@ -228,6 +235,8 @@ class ActivationDense:
 
     def pairs(self, state: Pairs, p1, p2, q1, q2, xp=np, ntk: bool = True) -> Pairs:
         m1, m2 = _middle(q1), _middle(q2)
+        if self.activation.dual.angle_form is not None and not self.dense.standard:
+            return self._homogeneous(state, p1, p2, m1, m2, q1, q2, xp, ntk)
         T12, Tdot, act_gaps = self.activation.transform(state, p1, p2, m1, m2, xp)
         s, b = self.dense.s, self.dense.b
         cov = xp.multiply(T12, s)
@@ -245,7 +254,59 @@ class ActivationDense:
                     new_ntk += 1.0
                 else:
                     new_ntk += cov
-        return Pairs(cov, new_ntk, None, dense_gaps(act_gaps, s, b, m1, m2, q1, q2))
+        return self._finish(
+            Pairs(cov, new_ntk, None, dense_gaps(act_gaps, s, b, m1, m2, q1, q2)), q1, q2, xp
+        )
+
+    def _homogeneous(self, state, p1, p2, m1, m2, q1, q2, xp, ntk: bool) -> Pairs:
+        """The same for T = j (ab)^{k/2} J̃(θ), Ṫ = κ (ab)^{(k−1)/2} K̃(θ) (`AngleForm`): with
+        u = √(s j) √a^k per point, Σ' = u₁ u₂ J̃ + b, and Θ' = Σ' + (sκ √a₁^{k−1} √a₂^{k−1}) K̃ Θ,
+        every constant and variance factor applied as a per-point vector (no outer products)."""
+        form = self.activation.dual.angle_form
+        k, s, b = form.degree, self.dense.s, self.dense.b
+        angle = ensure_angle(state, p1, p2, self.needs_theta, xp)
+        J, K = form.parts(angle.theta, angle.cos, angle.sin)
+        r1, r2 = p1.root**k, p2.root**k
+        root_sj = (s * form.j) ** 0.5
+        cov = xp.multiply(root_sj * r1[:, None], J)
+        cov *= root_sj * r2[None, :]
+        cov += b
+        new_ntk = None
+        if ntk and state.ntk is None:
+            new_ntk = cov.copy()
+        elif ntk:
+            new_ntk = xp.multiply(K, state.ntk)
+            if k == 1:
+                new_ntk *= s * form.kappa
+            else:
+                new_ntk *= (s * form.kappa) * p1.root[:, None] ** (k - 1)
+                new_ntk *= p2.root[None, :] ** (k - 1)
+            new_ntk += cov
+        dual = self.activation.dual
+
+        def act_gaps(rows, cols):
+            T12 = form.j * (r1[rows] * r2[cols]) * (J[rows, cols] if xp.ndim(J) else J)
+            t = None if angle.theta is None else angle.theta[rows, cols]
+            return dual.gaps(
+                p1.var[rows],
+                p2.var[cols],
+                t,
+                angle.cos[rows, cols],
+                angle.sin[rows, cols],
+                m1.var[rows],
+                m2.var[cols],
+                T12,
+            )
+
+        return self._finish(
+            Pairs(cov, new_ntk, None, dense_gaps(act_gaps, s, b, m1, m2, q1, q2)), q1, q2, xp
+        )
+
+    def _finish(self, state: Pairs, q1: Points, q2: Points, xp) -> Pairs:
+        if not self.then_angle:
+            return state
+        angle = ensure_angle(state, q1, q2, self.then_theta, xp)
+        return state.replace(angle=angle, gaps=angle_gaps(angle, q1, q2, xp))
 
 
 def _middle(q: Points) -> Points:
