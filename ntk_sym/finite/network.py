@@ -91,23 +91,24 @@ class Trace:
 def finite_layers_of(net: object) -> tuple[FiniteLayer, ...]:
     """The tuple of twins describing `net`.
 
-    Accepted: an object with ``finite_layers()`` (a serial network), an MLP description with
-    ``activation``, ``depth``, ``w_std``, ``b_std`` and ``parameterization`` attributes (a
-    `Network`), or a tuple/list of twins.
+    Accepted: an object with ``finite_layers()`` (a serial network), a tuple/list of twins, or
+    a uniform MLP description with ``activation``, ``depth``, ``w_std``, ``b_std`` and
+    ``parameterization`` attributes.
     """
     if hasattr(net, "finite_layers"):
         layers = net.finite_layers()
-    elif all(hasattr(net, a) for a in ("depth", "w_std", "b_std", "parameterization")):
-        # depth 0 (the linear model) has no activation to read
-        act = net.activation if net.depth else None
-        layers = mlp_layers(act, net.depth, net.w_std, net.b_std, net.parameterization)
     elif isinstance(net, tuple | list):
         layers = net
     else:
-        raise NTKSymError(
-            f"net must be an ntk_sym network (a Network, or an object with finite_layers()) or a "
-            f"tuple of finite layers, got {type(net).__name__}"
-        )
+        try:
+            # depth 0 (the linear model) has no activation to read
+            act = net.activation if net.depth else None
+            layers = mlp_layers(act, net.depth, net.w_std, net.b_std, net.parameterization)
+        except (AttributeError, NTKSymError):
+            raise NTKSymError(
+                f"net must be an ntk_sym network (a Network with finite_layers(), or a uniform "
+                f"MLP) or a tuple of finite layers, got {type(net).__name__}"
+            ) from None
     return check_layers(tuple(layers))
 
 
