@@ -22,6 +22,7 @@ import pytest
 import ntk_sym
 from ntk_sym.compile import compile_dual
 from ntk_sym.errors import InputError, NTKSymError
+from ntk_sym.finite.layers import FiniteDense, FiniteElementwise, FiniteResidual
 from ntk_sym.layers import (
     Abs,
     Activation,
@@ -437,3 +438,15 @@ def test_engine_hands_per_point_data_to_the_dual_and_reports_its_bound():
     assert report["bound"] == 1e-9
     ref = serial(Dense(1.3, 0.2), Erf(), Dense(1.3, 0.2), Erf(), Dense(1.3, 0.2)).kernels(X)
     assert np.array_equal(K, ref[0]) and np.array_equal(T, ref[1])
+
+
+def test_every_layer_has_its_finite_twin():
+    net = serial(
+        Dense(1.2, 0.1, "standard"), Relu(), Residual(Dense(), Erf()), LayerNorm(), Dense()
+    )
+    twins = net.finite_layers()
+    assert twins[0] == FiniteDense(1.2, 0.1, True)
+    assert isinstance(twins[1], FiniteElementwise) and twins[1].name == "relu"
+    assert isinstance(twins[2], FiniteResidual) and len(twins[2].block) == 2
+    fnet = ntk_sym.finite.init(net, width=16, seed=0)
+    assert fnet.apply(np.ones((3, 4))).shape == (3,)

@@ -22,9 +22,12 @@ from .blas import single_threaded_blas
 from .engine import PointData, Program, kernel_tile, point_data
 from .progress import progress_bar
 
-#: Tile edge per array backend. 256² float64 temporaries (512 KiB) stay in a core's L2 cache;
-#: a GPU needs large tiles to be busy.
-DEFAULT_TILE = {"numpy": 256, "cupy": 4096}
+#: Tile edge per array backend. A hidden layer keeps ~12 tile-sized arrays alive at once; at
+#: 192² (288 KiB each, ~3.4 MiB in all) they stay in a core's 4 MiB L2 cache, so a busy shared
+#: L3 does not slow the tiles down (benchmarks/README.md: 192 beat 256 in every interleaved round
+#: on the loaded machine), while the ~100 NumPy calls per tile stay a few ns per entry. A GPU
+#: needs large tiles to be busy.
+DEFAULT_TILE = {"numpy": 192, "cupy": 4096}
 #: Output dtypes; float64 is the default and the accurate one (see `gram`).
 DTYPES = (np.float64, np.float32)
 
