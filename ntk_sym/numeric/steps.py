@@ -245,7 +245,7 @@ class ActivationDense:
 
     def pairs(self, state: Pairs, p1, p2, q1, q2, xp=np, ntk: bool = True) -> Pairs:
         m1, m2 = _middle(q1), _middle(q2)
-        if self.activation.dual.angle_form is not None and not self.dense.standard:
+        if self.activation.dual.angle_form is not None:
             return self._homogeneous(state, p1, p2, m1, m2, q1, q2, xp, ntk)
         T12, Tdot, act_gaps, bounds = self.activation.transform(state, p1, p2, m1, m2, xp)
         s, b = self.dense.s, self.dense.b
@@ -270,7 +270,8 @@ class ActivationDense:
     def _homogeneous(self, state, p1, p2, m1, m2, q1, q2, xp, ntk: bool) -> Pairs:
         """The same for T = j (ab)^{k/2} J̃(θ), Ṫ = κ (ab)^{(k−1)/2} K̃(θ) (`AngleForm`): with
         u = √(s j) √a^k per point, Σ' = u₁ u₂ J̃ + b, and Θ' = Σ' + (sκ √a₁^{k−1} √a₂^{k−1}) K̃ Θ,
-        every constant and variance factor applied as a per-point vector (no outer products)."""
+        every constant and variance factor applied as a per-point vector (no outer products);
+        standard parameterization: Θ' = j u₁u₂J̃/s + 1 + … with the same vectors."""
         form = self.activation.dual.angle_form
         k, s, b = form.degree, self.dense.s, self.dense.b
         angle = ensure_angle(state, p1, p2, self.needs_theta, xp)
@@ -281,16 +282,23 @@ class ActivationDense:
         cov *= root_sj * r2[None, :]
         cov += b
         new_ntk = None
-        if ntk and state.ntk is None:
-            new_ntk = cov.copy()
-        elif ntk:
-            new_ntk = xp.multiply(K, state.ntk)
-            if k == 1:
-                new_ntk *= s * form.kappa
+        if ntk:
+            if self.dense.standard:  # Θ' = T + 1 + s Ṫ Θ
+                weights = xp.multiply(form.j * r1[:, None], J)
+                weights *= r2[None, :]
+                weights += 1.0
+            else:  # Θ' = Σ' + s Ṫ Θ
+                weights = cov
+            if state.ntk is None:
+                new_ntk = weights.copy() if weights is cov else weights
             else:
-                new_ntk *= (s * form.kappa) * p1.root[:, None] ** (k - 1)
-                new_ntk *= p2.root[None, :] ** (k - 1)
-            new_ntk += cov
+                new_ntk = xp.multiply(K, state.ntk)
+                if k == 1:
+                    new_ntk *= s * form.kappa
+                else:
+                    new_ntk *= (s * form.kappa) * p1.root[:, None] ** (k - 1)
+                    new_ntk *= p2.root[None, :] ** (k - 1)
+                new_ntk += weights
         dual = self.activation.dual
 
         def act_gaps(rows, cols):
