@@ -289,7 +289,7 @@ class ActivationDense:
                 weights += 1.0
             else:  # Θ' = Σ' + s Ṫ Θ
                 weights = cov
-            if state.ntk is None:
+            if state.ntk is None or form.kappa == 0:  # Θ = 0 so far, or Ṫ = 0 (step, sign)
                 new_ntk = weights.copy() if weights is cov else weights
             else:
                 new_ntk = xp.multiply(K, state.ntk)
