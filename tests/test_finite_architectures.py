@@ -38,6 +38,13 @@ def test_hand_recursion_reproduces_the_package_mlp_kernels(act, param):
         np.testing.assert_allclose(ours, package, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("name", NETS)
+def test_serial_networks_have_the_hand_recursion_as_their_limit(name):
+    # The package's layer engine (angles, gaps) against whole-matrix float64 arithmetic.
+    for ours, package in zip(NETS[name].kernels(X6), NETS[name].serial.kernels(X6), strict=True):
+        np.testing.assert_allclose(package, ours, rtol=1e-12, atol=1e-14)
+
+
 def ensemble_z(net, width: int, seeds: int) -> dict[str, np.ndarray]:
     """(ensemble mean − limit)/(standard error of the mean) of the NNGP and the NTK, on the
     distinct entries of X6's Gram matrix."""
