@@ -40,6 +40,7 @@ def kernels(
     chunks: int | tuple[int, int] | None = None,
     want: tuple[bool, bool] = (True, True),
     label: str = "kernels",
+    report: dict | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(NNGP, NTK) Gram matrices of shape (n1, n2) of the network `layers` between the rows of X1
     and X2 (None for a kernel not in `want`).
@@ -52,16 +53,21 @@ def kernels(
     Options of the numeric backends (`ntk_sym.numeric.gram.gram`): dtype (float64 or float32),
     tile (tile edge), threads, out (a pair of arrays or memmaps to fill; None for a kernel that
     is not wanted, e.g. ``net.kernels(X, out=(None, memmap))``), progress (a tqdm bar on
-    stderr); for "dask", chunks (block edge, or (rows, cols)), dtype and tile (within blocks).
+    stderr), report (a dict that receives ``"bound"``: the largest certified per-entry error
+    bound of the duals over all tiles and layers, 0.0 for exact closed forms); for "dask",
+    chunks (block edge, or (rows, cols)), dtype and tile (within blocks).
     """
     A, B = as_input_pair(X1, X2)
     if backend not in BACKENDS:
         raise NTKSymError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend == "mpmath":
         nngp, ntk = kernels_mpmath(tuple(layers), A, B, dps)
+        if report is not None:
+            report["bound"] = 0.0  # the reference: closed forms or dps-digit quadrature
         return (nngp if want[0] else None), (ntk if want[1] else None)
     if backend == "dask":
-        unused = [k for k, v in (("threads", threads), ("out", out), ("progress", progress)) if v]
+        given = (("threads", threads), ("out", out), ("progress", progress), ("report", report))
+        unused = [k for k, v in given if v is not None and v is not False]
         if unused:
             raise NTKSymError(
                 f"{', '.join(unused)} do not apply to backend='dask' (dask schedules the blocks "
@@ -92,4 +98,5 @@ def kernels(
         progress=progress,
         label=label,
         want=want,
+        report=report,
     )

@@ -12,6 +12,7 @@ Criterion: every entry within 1e-12 of the reference relative to √(Kᵢᵢ K�
 engine's observed errors are ~1e-15).
 """
 
+import dataclasses
 import pickle
 
 import mpmath as mp
@@ -19,7 +20,9 @@ import numpy as np
 import pytest
 
 import ntk_sym
+from ntk_sym.compile import compile_dual
 from ntk_sym.errors import InputError, NTKSymError
+from ntk_sym.finite.layers import FiniteDense, FiniteElementwise, FiniteResidual
 from ntk_sym.layers import (
     Abs,
     Activation,
@@ -32,6 +35,10 @@ from ntk_sym.layers import (
     Residual,
     serial,
 )
+from ntk_sym.numeric import steps
+from ntk_sym.numeric.engine import plan
+from ntk_sym.numeric.gram import gram
+from ntk_sym.symbolic.recursion import d, xx, xy, yy
 from tests.conftest import relative_entry_error
 
 TOL = 1e-12
@@ -323,8 +330,6 @@ def test_the_recursion_shows_the_whole_chain():
 
 
 def test_unrolled_residual_layer_norm_network_evaluates_to_the_engine():
-    from ntk_sym.symbolic.recursion import d, xx, xy, yy
-
     net = serial(Dense(1.2, 0.1), Residual(Relu(), Dense(0.9)), LayerNorm(), Erf(), Dense())
     K_sym, T_sym = net.unrolled()
     X = np.random.default_rng(4).normal(size=(3, 4))
@@ -396,3 +401,52 @@ def test_dask_backend_runs_a_residual_layer_norm_network():
         ).max()
         < 1e-14
     )
+
+
+def test_engine_hands_per_point_data_to_the_dual_and_reports_its_bound():
+    """The hooks of LAYERS_CONTRACT.md: a dual's per-point data, computed once per input set and
+    layer from the layer's input variances, reaches pair and gaps as the tile's row and column
+    slices; its certified bound is max-reduced over tiles and layers into report["bound"]."""
+    base = compile_dual(Erf().phi)
+    calls = {"per_point": 0, "checked": 0}
+
+    def per_point(q):
+        calls["per_point"] += 1
+        return np.stack([q, 2.0 * q])
+
+    def pair(a, b, th, cos, sin, T11, T22, data1, data2):
+        # the slices belong to the tile's points: row 0 of the data is the input variance
+        assert np.array_equal(data1[0], a[:, 0]) and np.array_equal(data2[1], 2.0 * b[0])
+        calls["checked"] += 1
+        return base.pair(a, b, th, cos, sin, T11, T22)
+
+    def gaps(a, b, th, cos, sin, T11, T22, T12, data1, data2):
+        assert np.array_equal(data1[0], a) and np.array_equal(data2[0], b)
+        return base.gaps(a, b, th, cos, sin, T11, T22, T12)
+
+    def bound(a, b, th, cos, sin, T11, T22, data1, data2):
+        return np.full(np.broadcast_shapes(a.shape, b.shape), 1e-9)
+
+    hooked = dataclasses.replace(base, pair=pair, gaps=gaps, per_point=per_point, bound=bound)
+    dense = steps.Dense(1.3, 0.2, False)
+    program = plan([dense, steps.Activation(hooked), dense, steps.Activation(hooked), dense])
+    X = np.random.default_rng(5).normal(size=(11, 4))
+    X[3] = X[1]  # an exact duplicate: its pairs need the gaps
+    report = {}
+    K, T = gram(program, X, tile=4, threads=1, report=report)
+    assert calls["per_point"] == 2 and calls["checked"] == 2 * 6  # 2 layers, 6 upper tiles
+    assert report["bound"] == 1e-9
+    ref = serial(Dense(1.3, 0.2), Erf(), Dense(1.3, 0.2), Erf(), Dense(1.3, 0.2)).kernels(X)
+    assert np.array_equal(K, ref[0]) and np.array_equal(T, ref[1])
+
+
+def test_every_layer_has_its_finite_twin():
+    net = serial(
+        Dense(1.2, 0.1, "standard"), Relu(), Residual(Dense(), Erf()), LayerNorm(), Dense()
+    )
+    twins = net.finite_layers()
+    assert twins[0] == FiniteDense(1.2, 0.1, True)
+    assert isinstance(twins[1], FiniteElementwise) and twins[1].name == "relu"
+    assert isinstance(twins[2], FiniteResidual) and len(twins[2].block) == 2
+    fnet = ntk_sym.finite.init(net, width=16, seed=0)
+    assert fnet.apply(np.ones((3, 4))).shape == (3,)

@@ -14,6 +14,17 @@ Positively homogeneous duals (the ReLU family) also carry their `AngleForm`, whi
 engine fold the constants and the variance factors into per-point vectors (a hidden layer's
 fused step, `ntk_sym.numeric.steps.ActivationDense`).
 
+Two optional hooks, for duals that are series or other approximations:
+
+* ``per_point(q) -> (m, n)``: data of single points and one layer (e.g. Hermite coefficients
+  c_k(q) of the layer's input variances q), computed once per input set and layer with the
+  diagonal, and passed to ``pair``, ``gaps`` and ``bound`` as the keyword arguments ``data1``
+  (m, n1) and ``data2`` (m, n2): the slices of the tile's rows and columns (1-D index
+  selections for ``gaps``);
+* ``bound(q11, q22, θ, cos θ, sin θ, T11, T22[, data1, data2]) -> array``: a certified bound on
+  |T12 − T12 exact| per entry of a tile; the engine keeps its maximum over tiles and layers
+  (``net.kernels(X, report=d)`` puts it in ``d["bound"]``).
+
 `ntk_sym.compile` produces these from SymPy expressions; the engine only calls them.
 """
 
@@ -47,6 +58,10 @@ class CompiledDual:
     needs_theta: bool = False
     #: the homogeneous structure of angle-form duals, None for the others
     angle_form: AngleForm | None = None
+    #: per-point data of a layer, passed to pair/gaps/bound as data1, data2 (module docstring)
+    per_point: Callable | None = None
+    #: certified per-entry bound on T12's error (module docstring)
+    bound: Callable | None = None
 
 
 def direct_gaps(a, b, th, cos, sin, T11, T22, T12):

@@ -85,6 +85,8 @@ class Pairs:
     ntk: object
     angle: Angle | None
     gaps: Gaps
+    #: the largest certified error bound of the duals so far (`ntk_sym.numeric.dual`)
+    bound: float = 0.0
 
     def replace(self, **changes: object) -> Pairs:
         return dataclasses.replace(self, **changes)

@@ -155,6 +155,7 @@ class Dense:
             self._ntk(state.cov, cov, state.ntk) if ntk else None,
             angle,
             dense_gaps(state.gaps, self.s, self.b, p1, p2, q1, q2),
+            state.bound,
         )
 
 
@@ -171,19 +172,27 @@ class Activation:
 
     def points(self, p: Points, xp: types.ModuleType = np) -> Points:
         T, Tdot = self.dual.diag(p.var)
-        return points(T, Tdot * p.ntk, xp)
+        extra = (self.dual.per_point(p.var),) if self.dual.per_point else ()
+        return points(T, Tdot * p.ntk, xp, extra)
 
     def transform(self, state: Pairs, p1, p2, q1, q2, xp):
-        """(T12, Ṫ12, gaps of T12) on the tile; q1, q2 hold T(Σ(x, x)) as `var`."""
+        """(T12, Ṫ12, gaps of T12, bound so far) on the tile; q1, q2 hold T(Σ(x, x)) as `var`
+        and the dual's per-point data in `extra`."""
         angle = ensure_angle(state, p1, p2, self.needs_theta, xp)
         a, c = p1.var[:, None], p2.var[None, :]
-        T12, Tdot = self.dual.pair(
-            a, c, angle.theta, angle.cos, angle.sin, q1.var[:, None], q2.var[None, :]
-        )
         dual = self.dual
+        data = {"data1": q1.extra[0], "data2": q2.extra[0]} if dual.per_point else {}
+        args = (a, c, angle.theta, angle.cos, angle.sin, q1.var[:, None], q2.var[None, :])
+        T12, Tdot = dual.pair(*args, **data)
+        bound = state.bound
+        if dual.bound is not None:
+            bound = max(bound, float(xp.max(dual.bound(*args, **data))))
 
         def gaps(rows, cols):
             t = None if angle.theta is None else angle.theta[rows, cols]
+            some = (
+                {"data1": data["data1"][:, rows], "data2": data["data2"][:, cols]} if data else {}
+            )
             return dual.gaps(
                 p1.var[rows],
                 p2.var[cols],
@@ -193,14 +202,15 @@ class Activation:
                 q1.var[rows],
                 q2.var[cols],
                 T12[rows, cols],
+                **some,
             )
 
-        return T12, Tdot, gaps
+        return T12, Tdot, gaps, bound
 
     def pairs(self, state: Pairs, p1, p2, q1, q2, xp=np, ntk: bool = True) -> Pairs:
-        T12, Tdot, gaps = self.transform(state, p1, p2, q1, q2, xp)
+        T12, Tdot, gaps, bound = self.transform(state, p1, p2, q1, q2, xp)
         new_ntk = xp.multiply(Tdot, state.ntk) if ntk and state.ntk is not None else None
-        return Pairs(T12, new_ntk, None, gaps)
+        return Pairs(T12, new_ntk, None, gaps, bound)
 
 
 @dataclass(frozen=True)
@@ -230,14 +240,18 @@ class ActivationDense:
         mid = self.activation.points(p, xp)
         out = self.dense.points(mid, xp)
         return Points(
-            out.var, out.root, out.inv_root, out.ntk, (mid.var, mid.root, mid.inv_root, mid.ntk)
+            out.var,
+            out.root,
+            out.inv_root,
+            out.ntk,
+            (mid.var, mid.root, mid.inv_root, mid.ntk, *mid.extra),
         )
 
     def pairs(self, state: Pairs, p1, p2, q1, q2, xp=np, ntk: bool = True) -> Pairs:
         m1, m2 = _middle(q1), _middle(q2)
         if self.activation.dual.angle_form is not None and not self.dense.standard:
             return self._homogeneous(state, p1, p2, m1, m2, q1, q2, xp, ntk)
-        T12, Tdot, act_gaps = self.activation.transform(state, p1, p2, m1, m2, xp)
+        T12, Tdot, act_gaps, bound = self.activation.transform(state, p1, p2, m1, m2, xp)
         s, b = self.dense.s, self.dense.b
         cov = xp.multiply(T12, s)
         cov += b
@@ -254,9 +268,8 @@ class ActivationDense:
                     new_ntk += 1.0
                 else:
                     new_ntk += cov
-        return self._finish(
-            Pairs(cov, new_ntk, None, dense_gaps(act_gaps, s, b, m1, m2, q1, q2)), q1, q2, xp
-        )
+        gaps = dense_gaps(act_gaps, s, b, m1, m2, q1, q2)
+        return self._finish(Pairs(cov, new_ntk, None, gaps, bound), q1, q2, xp)
 
     def _homogeneous(self, state, p1, p2, m1, m2, q1, q2, xp, ntk: bool) -> Pairs:
         """The same for T = j (ab)^{k/2} J̃(θ), Ṫ = κ (ab)^{(k−1)/2} K̃(θ) (`AngleForm`): with
@@ -298,9 +311,8 @@ class ActivationDense:
                 T12,
             )
 
-        return self._finish(
-            Pairs(cov, new_ntk, None, dense_gaps(act_gaps, s, b, m1, m2, q1, q2)), q1, q2, xp
-        )
+        gaps = dense_gaps(act_gaps, s, b, m1, m2, q1, q2)
+        return self._finish(Pairs(cov, new_ntk, None, gaps, state.bound), q1, q2, xp)
 
     def _finish(self, state: Pairs, q1: Points, q2: Points, xp) -> Pairs:
         if not self.then_angle:
@@ -311,7 +323,7 @@ class ActivationDense:
 
 def _middle(q: Points) -> Points:
     """The activation's output points that `ActivationDense.points` kept in `extra`."""
-    return Points(*q.extra)
+    return Points(*q.extra[:4], q.extra[4:])
 
 
 @dataclass(frozen=True)
@@ -339,7 +351,7 @@ class LayerNorm:
             k = p1.inv_root[rows] * p2.inv_root[cols]
             return tuple(k * g for g in prev(rows, cols))
 
-        return Pairs(scale * state.cov, new_ntk, state.angle, gaps)
+        return Pairs(scale * state.cov, new_ntk, state.angle, gaps, state.bound)
 
 
 @dataclass(frozen=True)
@@ -368,4 +380,4 @@ class Join:
                 parts[0] + parts[1] if len(parts) == 2 else (parts[0].copy() if parts else None)
             )
         gaps = sum_gaps(block.gaps, skip.gaps, b1, b2, s1, s2, q1, q2)
-        return Pairs(block.cov + skip.cov, new_ntk, None, gaps)
+        return Pairs(block.cov + skip.cov, new_ntk, None, gaps, max(block.bound, skip.bound))
