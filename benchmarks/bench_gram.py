@@ -18,8 +18,8 @@ allocates, output included, and not the interpreter. "output" is the size of the
 (the baseline's arccos of a rounded cosine errs by ~1e-8 on the diagonal; see
 tests/test_kernels_accuracy.py). Unless --no-big, a last run computes n = 20000 with ntk_sym
 alone (the baseline's ~10 output-sized temporaries do not fit in memory): ``net.ntk(X)``,
-``net.nngp(X)``, both kernels, and both into memmaps, each with its traced peak and, in a fresh
-subprocess, its peak resident memory (ru_maxrss) against the process's size before the call.
+``net.nngp(X)``, both kernels, and both into memmaps, each in a fresh subprocess with its traced
+peak and its peak resident memory (VmHWM) against the process's size before the call (VmRSS).
 """
 
 from __future__ import annotations
@@ -202,6 +202,16 @@ def big_case(kind: str, n: int, tmp: str) -> tuple[float, int]:
     return seconds, peak
 
 
+def rss_kib(field: str) -> int:
+    """VmRSS (now) or VmHWM (peak) of this process in KiB, from /proc/self/status (Linux). Not
+    ru_maxrss, which a child inherits from its parent across fork and exec."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"{field} not in /proc/self/status")
+
+
 def big(n: int) -> list[tuple[str, float, float, float, float, float]]:
     """Each case in a fresh subprocess: (label, seconds, traced peak, peak RSS, RSS before the
     call, output bytes). Tracing runs in the subprocess too, so the times include its cost."""
@@ -209,10 +219,10 @@ def big(n: int) -> list[tuple[str, float, float, float, float, float]]:
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
         for label, (kind, count) in BIG_CASES.items():
             code = (
-                "import resource, sys; sys.path.insert(0, sys.argv[1]); import bench_gram as b; "
-                "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
+                "import sys; sys.path.insert(0, sys.argv[1]); import bench_gram as b; "
+                "before = b.rss_kib('VmRSS'); "
                 "t, p = b.big_case(sys.argv[2], int(sys.argv[3]), sys.argv[4]); "
-                "print(t, p, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, before)"
+                "print(t, p, b.rss_kib('VmHWM'), before)"
             )
             here = os.path.dirname(os.path.abspath(__file__))
             done = subprocess.run(

@@ -53,8 +53,8 @@ def kernels(
     Options of the numeric backends (`ntk_sym.numeric.gram.gram`): dtype (float64 or float32),
     tile (tile edge), threads, out (a pair of arrays or memmaps to fill; None for a kernel that
     is not wanted, e.g. ``net.kernels(X, out=(None, memmap))``), progress (a tqdm bar on
-    stderr), report (a dict that receives ``"bound"``: the largest certified per-entry error
-    bound of the duals over all tiles and layers, 0.0 for exact closed forms); for "dask",
+    stderr), report (a dict that receives ``"bounds"``: the (layer name, bound) that duals with
+    certified error bounds returned, over all tiles and layers; empty for closed forms); for "dask",
     chunks (block edge, or (rows, cols)), dtype and tile (within blocks).
     """
     A, B = as_input_pair(X1, X2)
@@ -63,7 +63,7 @@ def kernels(
     if backend == "mpmath":
         nngp, ntk = kernels_mpmath(tuple(layers), A, B, dps)
         if report is not None:
-            report["bound"] = 0.0  # the reference: closed forms or dps-digit quadrature
+            report["bounds"] = []  # the reference: closed forms or dps-digit quadrature
         return (nngp if want[0] else None), (ntk if want[1] else None)
     if backend == "dask":
         given = (("threads", threads), ("out", out), ("progress", progress), ("report", report))

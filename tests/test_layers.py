@@ -403,39 +403,43 @@ def test_dask_backend_runs_a_residual_layer_norm_network():
     )
 
 
-def test_engine_hands_per_point_data_to_the_dual_and_reports_its_bound():
-    """The hooks of LAYERS_CONTRACT.md: a dual's per-point data, computed once per input set and
-    layer from the layer's input variances, reaches pair and gaps as the tile's row and column
-    slices; its certified bound is max-reduced over tiles and layers into report["bound"]."""
+def test_engine_hands_per_point_data_to_the_dual_and_collects_its_bounds():
+    """The hooks of LAYERS_CONTRACT.md (with the hermite branch's names): a dual's per-point
+    data, computed once per input set and layer from the layer's input variances, reaches pair
+    and gaps as ``extra=(E1, E2)``, the tile's row and column slices; a dual with reports_bound
+    returns a third value from pair, collected per layer and tile into report["bounds"]."""
     base = compile_dual(Erf().phi)
-    calls = {"per_point": 0, "checked": 0}
+    calls = {"per_point": 0, "checked": 0, "gaps": 0}
 
     def per_point(q):
         calls["per_point"] += 1
         return np.stack([q, 2.0 * q])
 
-    def pair(a, b, th, cos, sin, T11, T22, data1, data2):
+    def pair(a, b, th, cos, sin, T11, T22, extra):
         # the slices belong to the tile's points: row 0 of the data is the input variance
-        assert np.array_equal(data1[0], a[:, 0]) and np.array_equal(data2[1], 2.0 * b[0])
+        assert np.array_equal(extra[0][0], a[:, 0]) and np.array_equal(extra[1][1], 2.0 * b[0])
         calls["checked"] += 1
-        return base.pair(a, b, th, cos, sin, T11, T22)
+        return (*base.pair(a, b, th, cos, sin, T11, T22), 1e-9 * calls["checked"])
 
-    def gaps(a, b, th, cos, sin, T11, T22, T12, data1, data2):
-        assert np.array_equal(data1[0], a) and np.array_equal(data2[0], b)
+    def gaps(a, b, th, cos, sin, T11, T22, T12, extra):
+        assert np.array_equal(extra[0][0], a) and np.array_equal(extra[1][0], b)
+        calls["gaps"] += 1
         return base.gaps(a, b, th, cos, sin, T11, T22, T12)
 
-    def bound(a, b, th, cos, sin, T11, T22, data1, data2):
-        return np.full(np.broadcast_shapes(a.shape, b.shape), 1e-9)
-
-    hooked = dataclasses.replace(base, pair=pair, gaps=gaps, per_point=per_point, bound=bound)
+    hooked = dataclasses.replace(
+        base, pair=pair, gaps=gaps, per_point=per_point, reports_bound=True
+    )
     dense = steps.Dense(1.3, 0.2, False)
-    program = plan([dense, steps.Activation(hooked), dense, steps.Activation(hooked), dense])
+    erf = steps.Activation(hooked, name="erf layer")
+    program = plan([dense, erf, dense, erf, dense])
     X = np.random.default_rng(5).normal(size=(11, 4))
     X[3] = X[1]  # an exact duplicate: its pairs need the gaps
     report = {}
     K, T = gram(program, X, tile=4, threads=1, report=report)
     assert calls["per_point"] == 2 and calls["checked"] == 2 * 6  # 2 layers, 6 upper tiles
-    assert report["bound"] == 1e-9
+    assert calls["gaps"] > 0
+    assert sorted(b for _, b in report["bounds"]) == [1e-9 * k for k in range(1, 13)]
+    assert {name for name, _ in report["bounds"]} == {"erf layer"}
     ref = serial(Dense(1.3, 0.2), Erf(), Dense(1.3, 0.2), Erf(), Dense(1.3, 0.2)).kernels(X)
     assert np.array_equal(K, ref[0]) and np.array_equal(T, ref[1])
 

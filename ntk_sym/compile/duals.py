@@ -156,5 +156,3 @@ def _compile_closed_form(act: Activation, backend: str) -> CompiledDual:
         return T12, Tdot
 
     return CompiledDual(diag, pair, direct_gaps, "closed form")
-
-

@@ -14,16 +14,15 @@ Positively homogeneous duals (the ReLU family) also carry their `AngleForm`, whi
 engine fold the constants and the variance factors into per-point vectors (a hidden layer's
 fused step, `ntk_sym.numeric.steps.ActivationDense`).
 
-Two optional hooks, for duals that are series or other approximations:
+Two optional hooks, for duals that are series or other approximations (the Hermite series):
 
-* ``per_point(q) -> (m, n)``: data of single points and one layer (e.g. Hermite coefficients
-  c_k(q) of the layer's input variances q), computed once per input set and layer with the
-  diagonal, and passed to ``pair``, ``gaps`` and ``bound`` as the keyword arguments ``data1``
-  (m, n1) and ``data2`` (m, n2): the slices of the tile's rows and columns (1-D index
-  selections for ``gaps``);
-* ``bound(q11, q22, θ, cos θ, sin θ, T11, T22[, data1, data2]) -> array``: a certified bound on
-  |T12 − T12 exact| per entry of a tile; the engine keeps its maximum over tiles and layers
-  (``net.kernels(X, report=d)`` puts it in ``d["bound"]``).
+* ``per_point(q) -> (m, n)``: data of single points and one layer (e.g. the coefficients c_k(q)
+  of the layer's input variances q), computed once per input set and layer next to `diag`, and
+  passed to `pair` and `gaps` as the keyword ``extra=(E1, E2)``: the slices (m, n1), (m, n2) of
+  the tile's rows and columns (for `gaps`, (m, pairs) each);
+* ``reports_bound``: `pair` returns ``(T12, Ṫ12, bound)``, bound a certified error bound of that
+  tile; the engine collects ``(layer name, bound)`` over tiles and layers
+  (``net.kernels(X, report=d)`` puts the list in ``d["bounds"]``).
 
 `ntk_sym.compile` produces these from SymPy expressions; the engine only calls them.
 """
@@ -58,10 +57,10 @@ class CompiledDual:
     needs_theta: bool = False
     #: the homogeneous structure of angle-form duals, None for the others
     angle_form: AngleForm | None = None
-    #: per-point data of a layer, passed to pair/gaps/bound as data1, data2 (module docstring)
+    #: per-point data of one layer, q (n,) -> (m, n) array, or None (module docstring)
     per_point: Callable | None = None
-    #: certified per-entry bound on T12's error (module docstring)
-    bound: Callable | None = None
+    #: whether `pair` returns a third value, its error bound (module docstring)
+    reports_bound: bool = False
 
 
 def direct_gaps(a, b, th, cos, sin, T11, T22, T12):

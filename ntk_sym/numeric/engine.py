@@ -127,9 +127,9 @@ def kernel_tile(
     xp: types.ModuleType = np,
     want: tuple[bool, bool] = (True, True),
 ):
-    """(NNGP or None, NTK or None, bound) blocks (n1, n2) between the points of P1 and P2, in
-    their dtype; `want` says which of the two are needed, and `bound` is the largest certified
-    error bound the duals reported on this tile (0 if none does)."""
+    """(NNGP or None, NTK or None, bounds) blocks (n1, n2) between the points of P1 and P2, in
+    their dtype; `want` says which of the two are needed, and `bounds` the (layer name, bound)
+    that duals with ``reports_bound`` returned on this tile."""
     track_ntk = want[1]
     angle, (same_rows, same_cols) = first_layer(
         P1.units, P1.q, P2.units, P2.q, _needs_theta(program), xp
@@ -160,4 +160,4 @@ def kernel_tile(
         nngp[same_rows, same_cols] = P1.output.var[same_rows]
         if track_ntk:
             ntk[same_rows, same_cols] = P1.output.ntk[same_rows]
-    return (nngp if want[0] else None), (ntk if track_ntk else None), state.bound
+    return (nngp if want[0] else None), (ntk if track_ntk else None), state.bounds

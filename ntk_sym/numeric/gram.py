@@ -115,8 +115,8 @@ def fill(
     may be None: that kernel is not computed).
 
     symmetric: P2 is P1; only tiles on and above the diagonal are computed, then mirrored.
-    report: a dict that receives ``"bound"``, the largest certified error bound the duals
-        reported over all tiles and layers (0.0 when none reports one).
+    report: a dict that receives ``"bounds"``, the (layer name, bound) every dual with
+        ``reports_bound`` returned, over all tiles and layers, and ``"points"``, (P1, P2).
     """
     backend = "cupy" if xp.__name__ == "cupy" else "numpy"
     size = DEFAULT_TILE[backend] if tile is None else _positive_int(tile, "tile")
@@ -124,15 +124,15 @@ def fill(
     workers = _positive_int(workers, "threads")
     tiles = tile_grid(len(P1), len(P2), size, symmetric)
     want = (nngp is not None, ntk is not None)
-    bounds = [0.0]
+    bounds: list = []
 
     def work(rows: slice, cols: slice) -> None:
         # errstate is per thread: overflow is reported below, by the finiteness check
         with single_threaded_blas(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            *block, bound = kernel_tile(
+            *block, tile_bounds = kernel_tile(
                 program, P1.rows(rows.start, rows.stop), P2.rows(cols.start, cols.stop), xp, want
             )
-        bounds.append(bound)
+        bounds.extend(tile_bounds)
         for target, values in zip((nngp, ntk), block, strict=True):
             if target is None:  # this kernel is not wanted
                 continue
@@ -154,7 +154,7 @@ def fill(
         for _ in _run(work, tiles, workers):
             bar.update()
     if report is not None:
-        report["bound"] = max(bounds)
+        report["bounds"], report["points"] = bounds, (P1, P2)
 
 
 def _run(work, tiles: list[tuple[slice, slice]], workers: int) -> Iterator[None]:

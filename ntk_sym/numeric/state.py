@@ -85,8 +85,8 @@ class Pairs:
     ntk: object
     angle: Angle | None
     gaps: Gaps
-    #: the largest certified error bound of the duals so far (`ntk_sym.numeric.dual`)
-    bound: float = 0.0
+    #: (layer name, bound) of the duals that report error bounds, so far (`numeric.dual`)
+    bounds: tuple = ()
 
     def replace(self, **changes: object) -> Pairs:
         return dataclasses.replace(self, **changes)

@@ -155,7 +155,7 @@ class Dense:
             self._ntk(state.cov, cov, state.ntk) if ntk else None,
             angle,
             dense_gaps(state.gaps, self.s, self.b, p1, p2, q1, q2),
-            state.bound,
+            state.bounds,
         )
 
 
@@ -176,23 +176,19 @@ class Activation:
         return points(T, Tdot * p.ntk, xp, extra)
 
     def transform(self, state: Pairs, p1, p2, q1, q2, xp):
-        """(T12, Ṫ12, gaps of T12, bound so far) on the tile; q1, q2 hold T(Σ(x, x)) as `var`
+        """(T12, Ṫ12, gaps of T12, bounds so far) on the tile; q1, q2 hold T(Σ(x, x)) as `var`
         and the dual's per-point data in `extra`."""
         angle = ensure_angle(state, p1, p2, self.needs_theta, xp)
         a, c = p1.var[:, None], p2.var[None, :]
         dual = self.dual
-        data = {"data1": q1.extra[0], "data2": q2.extra[0]} if dual.per_point else {}
+        data = {"extra": (q1.extra[0], q2.extra[0])} if dual.per_point else {}
         args = (a, c, angle.theta, angle.cos, angle.sin, q1.var[:, None], q2.var[None, :])
-        T12, Tdot = dual.pair(*args, **data)
-        bound = state.bound
-        if dual.bound is not None:
-            bound = max(bound, float(xp.max(dual.bound(*args, **data))))
+        T12, Tdot, *bound = dual.pair(*args, **data)
+        bounds = state.bounds + ((self.name, bound[0]),) if dual.reports_bound else state.bounds
 
         def gaps(rows, cols):
             t = None if angle.theta is None else angle.theta[rows, cols]
-            some = (
-                {"data1": data["data1"][:, rows], "data2": data["data2"][:, cols]} if data else {}
-            )
+            some = {"extra": (data["extra"][0][:, rows], data["extra"][1][:, cols])} if data else {}
             return dual.gaps(
                 p1.var[rows],
                 p2.var[cols],
@@ -205,12 +201,12 @@ class Activation:
                 **some,
             )
 
-        return T12, Tdot, gaps, bound
+        return T12, Tdot, gaps, bounds
 
     def pairs(self, state: Pairs, p1, p2, q1, q2, xp=np, ntk: bool = True) -> Pairs:
-        T12, Tdot, gaps, bound = self.transform(state, p1, p2, q1, q2, xp)
+        T12, Tdot, gaps, bounds = self.transform(state, p1, p2, q1, q2, xp)
         new_ntk = xp.multiply(Tdot, state.ntk) if ntk and state.ntk is not None else None
-        return Pairs(T12, new_ntk, None, gaps, bound)
+        return Pairs(T12, new_ntk, None, gaps, bounds)
 
 
 @dataclass(frozen=True)
@@ -249,9 +245,9 @@ class ActivationDense:
 
     def pairs(self, state: Pairs, p1, p2, q1, q2, xp=np, ntk: bool = True) -> Pairs:
         m1, m2 = _middle(q1), _middle(q2)
-        if self.activation.dual.angle_form is not None and not self.dense.standard:
+        if self.activation.dual.angle_form is not None:
             return self._homogeneous(state, p1, p2, m1, m2, q1, q2, xp, ntk)
-        T12, Tdot, act_gaps, bound = self.activation.transform(state, p1, p2, m1, m2, xp)
+        T12, Tdot, act_gaps, bounds = self.activation.transform(state, p1, p2, m1, m2, xp)
         s, b = self.dense.s, self.dense.b
         cov = xp.multiply(T12, s)
         cov += b
@@ -269,12 +265,13 @@ class ActivationDense:
                 else:
                     new_ntk += cov
         gaps = dense_gaps(act_gaps, s, b, m1, m2, q1, q2)
-        return self._finish(Pairs(cov, new_ntk, None, gaps, bound), q1, q2, xp)
+        return self._finish(Pairs(cov, new_ntk, None, gaps, bounds), q1, q2, xp)
 
     def _homogeneous(self, state, p1, p2, m1, m2, q1, q2, xp, ntk: bool) -> Pairs:
         """The same for T = j (ab)^{k/2} J̃(θ), Ṫ = κ (ab)^{(k−1)/2} K̃(θ) (`AngleForm`): with
         u = √(s j) √a^k per point, Σ' = u₁ u₂ J̃ + b, and Θ' = Σ' + (sκ √a₁^{k−1} √a₂^{k−1}) K̃ Θ,
-        every constant and variance factor applied as a per-point vector (no outer products)."""
+        every constant and variance factor applied as a per-point vector (no outer products);
+        standard parameterization: Θ' = j u₁u₂J̃/s + 1 + … with the same vectors."""
         form = self.activation.dual.angle_form
         k, s, b = form.degree, self.dense.s, self.dense.b
         angle = ensure_angle(state, p1, p2, self.needs_theta, xp)
@@ -285,16 +282,23 @@ class ActivationDense:
         cov *= root_sj * r2[None, :]
         cov += b
         new_ntk = None
-        if ntk and state.ntk is None:
-            new_ntk = cov.copy()
-        elif ntk:
-            new_ntk = xp.multiply(K, state.ntk)
-            if k == 1:
-                new_ntk *= s * form.kappa
+        if ntk:
+            if self.dense.standard:  # Θ' = T + 1 + s Ṫ Θ
+                weights = xp.multiply(form.j * r1[:, None], J)
+                weights *= r2[None, :]
+                weights += 1.0
+            else:  # Θ' = Σ' + s Ṫ Θ
+                weights = cov
+            if state.ntk is None or form.kappa == 0:  # Θ = 0 so far, or Ṫ = 0 (step, sign)
+                new_ntk = weights.copy() if weights is cov else weights
             else:
-                new_ntk *= (s * form.kappa) * p1.root[:, None] ** (k - 1)
-                new_ntk *= p2.root[None, :] ** (k - 1)
-            new_ntk += cov
+                new_ntk = xp.multiply(K, state.ntk)
+                if k == 1:
+                    new_ntk *= s * form.kappa
+                else:
+                    new_ntk *= (s * form.kappa) * p1.root[:, None] ** (k - 1)
+                    new_ntk *= p2.root[None, :] ** (k - 1)
+                new_ntk += weights
         dual = self.activation.dual
 
         def act_gaps(rows, cols):
@@ -312,7 +316,7 @@ class ActivationDense:
             )
 
         gaps = dense_gaps(act_gaps, s, b, m1, m2, q1, q2)
-        return self._finish(Pairs(cov, new_ntk, None, gaps, state.bound), q1, q2, xp)
+        return self._finish(Pairs(cov, new_ntk, None, gaps, state.bounds), q1, q2, xp)
 
     def _finish(self, state: Pairs, q1: Points, q2: Points, xp) -> Pairs:
         if not self.then_angle:
@@ -351,7 +355,7 @@ class LayerNorm:
             k = p1.inv_root[rows] * p2.inv_root[cols]
             return tuple(k * g for g in prev(rows, cols))
 
-        return Pairs(scale * state.cov, new_ntk, state.angle, gaps, state.bound)
+        return Pairs(scale * state.cov, new_ntk, state.angle, gaps, state.bounds)
 
 
 @dataclass(frozen=True)
@@ -380,4 +384,5 @@ class Join:
                 parts[0] + parts[1] if len(parts) == 2 else (parts[0].copy() if parts else None)
             )
         gaps = sum_gaps(block.gaps, skip.gaps, b1, b2, s1, s2, q1, q2)
-        return Pairs(block.cov + skip.cov, new_ntk, None, gaps, max(block.bound, skip.bound))
+        # the block started from the skip's state: its bounds include the skip's
+        return Pairs(block.cov + skip.cov, new_ntk, None, gaps, block.bounds)
