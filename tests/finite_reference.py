@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import ntk_sym
+from ntk_sym import layers as L
 from ntk_sym.compile.duals import compile_dual
 from ntk_sym.finite.layers import (
     FiniteDense,
@@ -77,6 +79,24 @@ def twins(layers) -> tuple:
     return tuple(out)
 
 
+def serial_layers(layers) -> tuple:
+    """The same layers as `ntk_sym.layers` objects (for ``ntk_sym.serial``)."""
+    out = []
+    for layer in layers:
+        if isinstance(layer, Dense):
+            kind = "standard" if layer.standard else "ntk"
+            out.append(L.Dense(layer.w_std, layer.b_std, kind))
+        elif isinstance(layer, Act):
+            out.append(L.Activation(layer.name))
+        elif isinstance(layer, Res):
+            out.append(L.Residual(*serial_layers(layer.block)))
+        elif isinstance(layer, Norm):
+            out.append(L.LayerNorm())
+        else:
+            out.append(L.Identity())
+    return tuple(out)
+
+
 def activation_map(name: str, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(T, Ṫ) on a symmetric Gram matrix Σ: T = 𝔼[φ(u)φ(v)], Ṫ = 𝔼[φ'(u)φ'(v)]."""
     dual = compile_dual(get(name))
@@ -118,6 +138,11 @@ class StandIn:
 
     def finite_layers(self) -> tuple:
         return twins(self.layers)
+
+    @property
+    def serial(self):
+        """The package's network of the same layers."""
+        return ntk_sym.serial(*serial_layers(self.layers))
 
     def kernels(self, x1: np.ndarray, x2: np.ndarray | None = None):
         """(NNGP, NTK) Gram matrices of the limit on X1 (X2 = None) or on the (X1, X2) block."""

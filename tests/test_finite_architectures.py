@@ -1,8 +1,9 @@
 """Finite residual, LayerNorm and mixed-activation networks against their infinite-width limit:
 ensemble means within their Monte Carlo error, and the empirical kernels' convergence at slope −½.
 
-The limit comes from the hand-written recursion of `finite_reference` (checked against the
-package's MLP kernels below), the finite networks from the same description's twins.
+Each network is one description (`finite_reference.StandIn`): ``.serial`` is the package's
+network (its limit from the layer engine, its finite networks from ``finite_layers()``), and the
+hand-written whole-matrix recursion of `finite_reference` is checked against that limit first.
 """
 
 import numpy as np
@@ -38,6 +39,13 @@ def test_hand_recursion_reproduces_the_package_mlp_kernels(act, param):
         np.testing.assert_allclose(ours, package, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("name", NETS)
+def test_serial_networks_have_the_hand_recursion_as_their_limit(name):
+    # The package's layer engine (angles, gaps) against whole-matrix float64 arithmetic.
+    for ours, package in zip(NETS[name].kernels(X6), NETS[name].serial.kernels(X6), strict=True):
+        np.testing.assert_allclose(package, ours, rtol=1e-12, atol=1e-14)
+
+
 def ensemble_z(net, width: int, seeds: int) -> dict[str, np.ndarray]:
     """(ensemble mean − limit)/(standard error of the mean) of the NNGP and the NTK, on the
     distinct entries of X6's Gram matrix."""
@@ -70,7 +78,7 @@ EXACT = {
 # by many standard errors: at S = 2000 the relative sem is 0.5-25% of the entries.
 @pytest.mark.parametrize("name", EXACT)
 def test_ensemble_mean_is_exactly_the_limit_for_one_hidden_layer(name):
-    for z in ensemble_z(EXACT[name], width=64, seeds=2000).values():
+    for z in ensemble_z(EXACT[name].serial, width=64, seeds=2000).values():
         assert np.max(np.abs(z)) < 4.5
 
 
@@ -80,7 +88,7 @@ def test_ensemble_mean_is_exactly_the_limit_for_one_hidden_layer(name):
 # 4.5 bound as above applies.
 @pytest.mark.parametrize("name", NETS)
 def test_ensemble_mean_matches_the_limit_within_its_standard_error(name):
-    for z in ensemble_z(NETS[name], width=256, seeds=256).values():
+    for z in ensemble_z(NETS[name].serial, width=256, seeds=256).values():
         assert np.max(np.abs(z)) < 4.5
 
 
@@ -91,7 +99,7 @@ def test_ensemble_mean_matches_the_limit_within_its_standard_error(name):
 # |slope + ½| ≤ 4 sem is then ±0.1-0.17 around −½: it rejects n^{-1} and a non-vanishing error.
 @pytest.mark.parametrize("name", NETS)
 def test_empirical_kernels_converge_at_rate_one_over_sqrt_width(name):
-    res = V.kernel_convergence(NETS[name], X6, widths=(64, 128, 256, 512), seeds=64)
+    res = V.kernel_convergence(NETS[name].serial, X6, widths=(64, 128, 256, 512), seeds=64)
     for scaling in (res.ntk, res.nngp):
         assert scaling.slope_sem < 0.06  # the band below is informative
         assert abs(scaling.slope + 0.5) <= 4 * scaling.slope_sem
@@ -102,7 +110,7 @@ def test_empirical_kernels_converge_at_rate_one_over_sqrt_width(name):
 @pytest.mark.parametrize("name", NETS)
 def test_empirical_kernel_convergence_full_sizes(name):
     widths = (64, 128, 256, 512, 1024, 2048, 4096)
-    res = V.kernel_convergence(NETS[name], X6, widths=widths, seeds=32)
+    res = V.kernel_convergence(NETS[name].serial, X6, widths=widths, seeds=32)
     for scaling in (res.ntk, res.nngp):
         assert abs(scaling.slope + 0.5) <= 4 * scaling.slope_sem
         assert abs(scaling.slope + 0.5) <= 0.1

@@ -5,7 +5,8 @@ errors."""
 
 import numpy as np
 import pytest
-from finite_reference import Act, Dense, Ident, Norm, Res, StandIn
+from finite_reference import Act, Norm, Res, StandIn
+from finite_reference import Dense as DenseRecord
 
 import ntk_sym
 from ntk_sym.errors import InputError, NTKSymError
@@ -17,6 +18,7 @@ from ntk_sym.finite.layers import (
     FiniteLayerNorm,
     FiniteResidual,
 )
+from ntk_sym.layers import Dense, Erf, Identity, LayerNorm, Relu, Residual, Softplus, Tanh
 from ntk_sym.symbolic.activations import get
 
 RNG = np.random.default_rng(77)
@@ -92,21 +94,25 @@ def test_dense_pullback_is_the_transposed_jacobian(standard):
 
 
 ARCHITECTURES = {
-    "mixed": StandIn(Dense(1.2, 0.4), Act("relu"), Dense(1.1, 0.2), Act("erf"), Dense(1.3, 0.3)),
-    "residual": StandIn(
+    "mixed": ntk_sym.serial(Dense(1.2, 0.4), Relu(), Dense(1.1, 0.2), Erf(), Dense(1.3, 0.3)),
+    "residual": ntk_sym.serial(
         Dense(1.2, 0.3),
-        Act("tanh"),
-        Res((Dense(0.9, 0.1), Act("erf"), Dense(1.1, 0.2))),
-        Res((Act("softplus"), Dense(0.7, 0.0))),
+        Tanh(),
+        Residual(Dense(0.9, 0.1), Erf(), Dense(1.1, 0.2)),
+        Residual(Softplus(), Dense(0.7, 0.0)),
         Dense(1.0, 0.2),
     ),
-    "layernorm": StandIn(
-        Dense(1.5, 0.2), Norm(), Act("tanh"), Dense(1.2, 0.1), Act("relu"), Norm(), Dense()
+    "layernorm": ntk_sym.serial(
+        Dense(1.5, 0.2), LayerNorm(), Tanh(), Dense(1.2, 0.1), Relu(), LayerNorm(), Dense()
     ),
-    "standard": StandIn(
-        Dense(1.3, 0.2, True), Act("erf"), Res((Dense(1.1, 0.3, True),)), Norm(), Dense(1.2, 0.1)
+    "standard": ntk_sym.serial(
+        Dense(1.3, 0.2, "standard"),
+        Erf(),
+        Residual(Dense(1.1, 0.3, "standard")),
+        LayerNorm(),
+        Dense(1.2, 0.1),
     ),
-    "input-side": StandIn(Act("tanh"), Norm(), Ident(), Dense(1.4, 0.5), Act("relu"), Dense()),
+    "input-side": ntk_sym.serial(Tanh(), LayerNorm(), Identity(), Dense(1.4, 0.5), Relu(), Dense()),
 }
 
 
@@ -175,6 +181,21 @@ def test_nngp_is_the_covariance_over_the_readout_weights():
     empirical = f.T @ f / len(f)
     # Monte Carlo covariance of 2e5 draws: standard error ≈ √2·K/√2e5 ≈ 0.3% of K; 2% is > 5 SE.
     np.testing.assert_allclose(empirical, fnet.empirical_nngp(X3), rtol=0.02, atol=0.02)
+
+
+def test_the_layers_twins_are_the_finite_networks_of_the_same_description():
+    # Twins built here from plain records against those of ntk_sym.layers (`.finite()`):
+    # same draws, same arithmetic, so the same network bit for bit.
+    records = StandIn(
+        DenseRecord(1.3, 0.2, True),
+        Act("erf"),
+        Res((DenseRecord(1.1, 0.3), Act("relu"), DenseRecord(0.9, 0.1))),
+        Norm(),
+        DenseRecord(1.2, 0.1),
+    )
+    a, b = init(records, 12, seed=8), init(records.serial, 12, seed=8)
+    np.testing.assert_array_equal(a.apply(X3), b.apply(X3))
+    np.testing.assert_array_equal(a.empirical_ntk(X3), b.empirical_ntk(X3))
 
 
 def test_same_seed_and_layers_give_the_same_network_as_the_mlp_description():

@@ -171,14 +171,3 @@ FINITE_LAYER_KINDS = (
     FiniteLayerNorm,
     FiniteIdentity,
 )
-
-
-def mlp_layers(
-    activation: Activation | None, depth: int, w_std: float, b_std: float, parameterization: str
-) -> tuple[FiniteLayer, ...]:
-    """(Dense, φ) × depth, then the Dense readout: the twins of ``mlp(φ, depth, σ_w, σ_b)``
-    (`activation` may be None when depth is 0)."""
-    dense = FiniteDense(w_std, b_std, parameterization == "standard")
-    if depth == 0:
-        return (dense,)
-    return (dense, FiniteElementwise.of(activation)) * depth + (dense,)

@@ -43,7 +43,6 @@ from .layers import (
     FiniteLayer,
     FiniteResidual,
     LayerScales,
-    mlp_layers,
 )
 
 Seed = int | np.random.Generator | np.random.SeedSequence
@@ -89,26 +88,17 @@ class Trace:
 
 
 def finite_layers_of(net: object) -> tuple[FiniteLayer, ...]:
-    """The tuple of twins describing `net`.
-
-    Accepted: an object with ``finite_layers()`` (a serial network), a tuple/list of twins, or
-    a uniform MLP description with ``activation``, ``depth``, ``w_std``, ``b_std`` and
-    ``parameterization`` attributes.
-    """
+    """The tuple of twins describing `net`: ``net.finite_layers()`` of a network
+    (``ntk_sym.serial(...)``, ``ntk_sym.mlp(...)``), or `net` itself as a tuple/list of twins."""
     if hasattr(net, "finite_layers"):
         layers = net.finite_layers()
     elif isinstance(net, tuple | list):
         layers = net
     else:
-        try:
-            # depth 0 (the linear model) has no activation to read
-            act = net.activation if net.depth else None
-            layers = mlp_layers(act, net.depth, net.w_std, net.b_std, net.parameterization)
-        except (AttributeError, NTKSymError):
-            raise NTKSymError(
-                f"net must be an ntk_sym network (a Network with finite_layers(), or a uniform "
-                f"MLP) or a tuple of finite layers, got {type(net).__name__}"
-            ) from None
+        raise NTKSymError(
+            f"net must be an ntk_sym Network (serial or mlp, with finite_layers()) or a tuple of "
+            f"finite layers, got {type(net).__name__}"
+        )
     return check_layers(tuple(layers))
 
 

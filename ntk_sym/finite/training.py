@@ -25,8 +25,8 @@ from typing import Literal
 import numpy as np
 
 from ..errors import InputError, NTKSymError
+from ..numeric.progress import progress_bar
 from .network import FiniteNetwork
-from .progress import progress_bar
 
 Loss = Literal["sum", "mean"]
 
@@ -113,7 +113,7 @@ def gradient_descent(
     net = fnet.copy()
     rates = [net.scales(k) for k in range(len(net.dense))]
     log = _Recorder()
-    with progress_bar(steps, "gradient descent", progress) as bar:
+    with progress_bar(steps, "gradient descent", progress, unit="step") as bar:
         grads = None
         for step in range(steps + 1):
             with np.errstate(over="ignore", invalid="ignore"):
@@ -170,7 +170,7 @@ def linearized_descent(
         f_test = lift(fnet.apply(x_test)).copy()
         theta_test = lift(fnet.empirical_ntk(x_test, x))
     log = _Recorder()
-    with progress_bar(steps, "linearised descent", progress) as bar:
+    with progress_bar(steps, "linearised descent", progress, unit="step") as bar:
         for step in range(steps + 1):
             residual = f - y
             value = 0.5 * scale * np.sum(residual**2, axis=-1)
