@@ -43,6 +43,8 @@ class CompiledTangent:
     form: str
     values: Callable
     n_tangents: int
+    #: degree-0 angle forms (step, sign) have an angle map θ ↦ θ' ∝ √θ near 0
+    non_lipschitz_angle: bool = False
 
 
 _CACHE: dict[tuple, CompiledTangent] = {}
@@ -60,7 +62,9 @@ def compile_tangent(act: Activation) -> CompiledTangent:
             *(tangent.dTdot[t] for t in tangent.tangents),
         )
         fn = lambdify(tangent.primal, outputs, "numpy", cse=True)
-        _CACHE[key] = CompiledTangent(tangent.form, fn, len(tangent.tangents))
+        _CACHE[key] = CompiledTangent(
+            tangent.form, fn, len(tangent.tangents), act.angle_dual is not None and act.degree == 0
+        )
     return _CACHE[key]
 
 
@@ -108,7 +112,17 @@ def _dual_jvp(ct: CompiledTangent, s: _State) -> tuple[np.ndarray, ...]:
         sin = np.sqrt(np.maximum(1.0 - cos * cos, 0.0))
         th = np.arctan2(sin, cos)
         log_rate = _ratio(s.d11, s.q11) + _ratio(s.d22, s.q22)
-        dcos = np.where(s.identical | ~positive, 0.0, s.d12 / safe - 0.5 * cos * log_rate)
+        # cos θ = ±1 is an extremum of c, so dc = 0 there (rounded angles of near-identical
+        # pairs, θ ≲ 1e-8, land here too: their dc-term is O(θ))
+        at_pole = s.identical | ~positive | (sin == 0)
+        dcos = np.where(at_pole, 0.0, s.d12 / safe - 0.5 * cos * log_rate)
+        if ct.non_lipschitz_angle and np.any(at_pole & ~s.identical & positive):
+            # there the next angle grows like √θ and its tangent is not O(θ)
+            raise NTKSymError(
+                "kernel gradients of a degree-0 activation (step, sign) are ill-conditioned for "
+                "distinct inputs whose angle rounds to 0 or π (closer than ~1e-8); remove the "
+                "near-duplicates"
+            )
         primal = (th, cos, sin, s.q11, s.q22)
         tangents = (s.d11, s.d22, dcos)
     T, Tdot, *coefficients = ct.values(*primal)
@@ -153,13 +167,15 @@ def _run(
     theta, dtheta = q12, d12
     layer = _layer()
     ct = compile_tangent(net.activation) if net.depth else None
-    if ct is not None and net.activation.degree == 0 and net.b_std == 0 and (
-        np.any(diag1 == 0) or np.any(diag2 == 0)
+    if (
+        ct is not None
+        and net.activation.degree == 0
+        and net.b_std == 0
+        and (np.any(diag1 == 0) or np.any(diag2 == 0))
     ):
         # u ≡ 0 there, so T = φ(0)² is not the angle form's J(0) (homogeneity fails at 0)
         raise NTKSymError(
-            f"kernel gradients of {net.activation.name!r} (degree 0) at a zero input need "
-            "b_std > 0"
+            f"kernel gradients of {net.activation.name!r} (degree 0) at a zero input need b_std > 0"
         )
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for _ in range(net.depth):
