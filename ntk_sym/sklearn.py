@@ -6,7 +6,7 @@ Imported on request only (``import ntk_sym.sklearn``; needs ``pip install 'ntk_s
   ``ntk_sym.mlp(activation, depth, w_std, b_std).ntk(X, Y)`` (``.nngp`` for `NNGP`). Their
   hyperparameters are σ_w and σ_b, optimised in log space (theta = log σ in scikit-learn's
   order, b_std first); depth and activation are fixed. The gradient with respect to theta is
-  analytic (`ntk_sym.gradients`, the tangent recursion of `ntk_sym.tangent`).
+  analytic (`ntk_sym.gradients`, the tangent recursion of `ntk_sym.symbolic.tangent`).
 * `NTKRegressor`: the infinite-width network trained by gradient flow on ½‖f(X) − y‖² for time t
   (`ntk_sym.dynamics.predict_from_kernels`); ``predict(X, return_std=True)`` gives the mean and
   standard deviation over random initialisations.
@@ -21,13 +21,13 @@ from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .activations import Activation
 from .dynamics import predict_from_kernels
 from .dynamics.ensemble import Prediction
-from .engine import point_data
 from .gradients import PARAMETERS, kernel_gradients
 from .kernels import layer_spec
 from .network import Network, mlp
+from .numeric.engine import point_data
+from .symbolic.activations import Activation
 
 #: Default search boxes of σ_w and σ_b (log-space optimisation needs positive bounds).
 W_STD_BOUNDS = (1e-2, 1e2)

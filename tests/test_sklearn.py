@@ -23,10 +23,10 @@ from sklearn.svm import SVC  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 import ntk_sym  # noqa: E402
-from ntk_sym.activations import resolve  # noqa: E402
 from ntk_sym.gradients import kernel_gradients  # noqa: E402
 from ntk_sym.sklearn import NNGP, NTK, NTKClassifier, NTKRegressor  # noqa: E402
-from ntk_sym.tangent import dc, dq11, dq12, dq22, dual_tangent  # noqa: E402
+from ntk_sym.symbolic.activations import resolve  # noqa: E402
+from ntk_sym.symbolic.tangent import dc, dq11, dq12, dq22, dual_tangent  # noqa: E402
 from tests.conftest import relative_entry_error  # noqa: E402
 
 #: Central differences in log σ with step h: truncation ~h²·|∂³K| ≈ 1e-10 and rounding

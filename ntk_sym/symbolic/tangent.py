@@ -22,9 +22,10 @@ dT and dṪ are the jvps of the activation's duals along the tangent of the laye
   ∂Ṫ/∂c = 1/(2π sin θ) is singular at θ = 0. There dc = 0 exactly: θ = 0 only for identical
   inputs (or, with σ_b = 0, parallel ones, whose correlation does not depend on σ_w), and
   c ≤ 1 is at its maximum, so the term contributes nothing. The numeric side applies that rule
-  (a term whose tangent is exactly zero is dropped, see `ntk_sym.gradients`).
+  (a term whose tangent is exactly zero is dropped, see `ntk_sym.numeric.tangent`).
 
-Everything here is SymPy; `ntk_sym.gradients` compiles and evaluates it.
+Everything here is SymPy; `ntk_sym.compile.tangent` compiles it and `ntk_sym.numeric.tangent`
+evaluates it.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .activations import Activation
-from .errors import NTKSymError
+from ..errors import NTKSymError
+from .activations import Activation, catalogue
 from .stable import C
 from .symbols import q11, q12, q22, theta
 
@@ -78,8 +79,8 @@ def dual_tangent(act: Activation) -> DualTangent:
     if act.dual is None:
         raise NTKSymError(
             f"activation {act.name!r} has no closed-form dual, so its kernel has no analytic "
-            "gradient in σ_w, σ_b; gradients are available for the closed-form activations "
-            "(relu, leaky_relu, abrelu, absolute, arccos, step, sign, identity, erf)"
+            "gradient in σ_w, σ_b; gradients are available for the activations with one: "
+            + ", ".join(closed_form_names())
         )
     if act.angle_dual is not None:
         return _angle_tangent(act)
@@ -93,6 +94,11 @@ def dual_tangent(act: Activation) -> DualTangent:
     return DualTangent(
         "covariance", variables, tangents, T, Tdot, coefficients(T), coefficients(Tdot)
     )
+
+
+def closed_form_names() -> list[str]:
+    """The catalogue entries (default parameters) that have a closed-form dual."""
+    return [name for name in catalogue.names() if catalogue.get(name).has_closed_form]
 
 
 def _d_dc(expr: sp.Expr) -> sp.Expr:
@@ -160,6 +166,7 @@ def layer_tangent_equations() -> list[sp.Eq]:
 
 __all__ = [
     "DualTangent",
+    "closed_form_names",
     "dual_tangent",
     "jvp",
     "layer_tangent",
