@@ -5,6 +5,9 @@ kernels), central differences of the kernel values, a direct linear solve for th
 regressor, and scikit-learn's own estimator checks.
 """
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -268,3 +271,9 @@ def test_tanh_kernel_values_work_without_gradients():
 @parametrize_with_checks([NTKRegressor(), NTKClassifier()])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_importing_ntk_sym_does_not_import_sklearn():
+    code = "import sys, ntk_sym; ntk_sym.mlp().ntk([[1.0]]); print('sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -73,7 +73,7 @@ def _dual_jvp(ct: CompiledTangent, s: _State) -> tuple[np.ndarray, ...]:
         # pairs, θ ≲ 1e-8, land here too: their dc-term is O(θ))
         at_pole = s.identical | ~positive | (sin == 0)
         dcos = np.where(at_pole, 0.0, s.d12 / safe - 0.5 * cos * log_rate)
-        if ct.form == "angle" and ct.degree == 0 and np.any(at_pole & ~s.identical & positive):
+        if ct.degree == 0 and np.any(at_pole & ~s.identical & positive):
             # there the next angle grows like √θ and its tangent is not O(θ)
             raise NTKSymError(
                 "kernel gradients of a degree-0 activation (step, sign) are ill-conditioned for "
@@ -132,7 +132,7 @@ def tangent_kernels(
     q12, d12 = first(dots)
     q11, d11 = first(diag1)
     q22, d22 = first(diag2)
-    theta, dtheta = q12, d12
+    ntk, d_ntk = q12, d12
     if depth and ct.degree == 0 and b_std == 0 and (np.any(diag1 == 0) or np.any(diag2 == 0)):
         # u ≡ 0 there, so T = φ(0)² is not the angle form's J(0) (homogeneity fails at 0)
         raise NTKSymError(
@@ -143,24 +143,18 @@ def tangent_kernels(
             pair = _dual_jvp(ct, _State(q11, q12, q22, d11, d12, d22, identical))
             left = _dual_jvp(ct, _State(q11, q11, q11, d11, d11, d11, np.True_))
             right = _dual_jvp(ct, _State(q22, q22, q22, d22, d22, d22, np.True_))
-            q12, _, theta, d12, _, dtheta = _step(layer, pair, theta, dtheta, w2, b2, dw2, db2)
-            q11, d11 = _variance(left, w2, b2, dw2, db2)
-            q22, d22 = _variance(right, w2, b2, dw2, db2)
-    return q12, theta, d12, dtheta
+            q12, _, ntk, d12, _, d_ntk = _step(layer, pair, ntk, d_ntk, w2, b2, dw2, db2)
+            q11, _, _, d11, _, _ = _step(layer, left, 0.0, 0.0, w2, b2, dw2, db2)
+            q22, _, _, d22, _, _ = _step(layer, right, 0.0, 0.0, w2, b2, dw2, db2)
+    return q12, ntk, d12, d_ntk
 
 
-def _step(layer, dual, theta, dtheta, w2, b2, dw2, db2):
-    """(Σ', Σ̇', Θ', dΣ', dΣ̇', dΘ') from the duals' values and jvps."""
+def _step(layer, dual, ntk, d_ntk, w2, b2, dw2, db2):
+    """(Σ', Σ̇', Θ', dΣ', dΣ̇', dΘ') from the duals' values and jvps and Θ, dΘ of this layer."""
     T, Tdot, dT, dTdot = dual
     values = {
         "sigma_w^2": w2, "sigma_b^2": b2, "dsigma_w^2": dw2, "dsigma_b^2": db2,
         "T": T, r"\dot{T}": Tdot, "dT": dT, r"d\dot{T}": dTdot,
-        r"\Theta": theta, r"d\Theta": dtheta,
+        r"\Theta": ntk, r"d\Theta": d_ntk,
     }  # fmt: skip
     return layer(**values)
-
-
-def _variance(dual, w2, b2, dw2, db2) -> tuple[np.ndarray, np.ndarray]:
-    """The next variance Σ'(x, x) and its tangent."""
-    T, _, dT, _ = dual
-    return w2 * T + b2, dw2 * T + w2 * dT + db2
