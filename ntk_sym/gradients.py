@@ -7,6 +7,8 @@ NTK parameterization.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +18,9 @@ from .errors import NTKSymError
 from .numeric.inputs import as_input_pair, as_inputs
 from .numeric.tangent import PARAMETERS, tangent_kernels
 from .symbolic.recursion import Network
+
+#: Rows per block: (2, 128, n2) float64 tangents stay small, and blocks run on a thread pool.
+ROW_BLOCK = 128
 
 
 @dataclass(frozen=True)
@@ -42,12 +47,22 @@ def kernel_gradients(net: Network, X1: object, X2: object | None = None) -> Kern
     A, B = as_input_pair(X1, X2)
     B = A if B is None else B
     d = A.shape[1]
-    dots = (A @ B.T) / d
-    identical = _identical_rows(A, B)
-    norms1 = np.einsum("ij,ij->i", A, A)[:, None] / d
     norms2 = np.einsum("ij,ij->i", B, B)[None, :] / d
-    nngp, ntk, d_nngp, d_ntk = _run(net, dots, norms1, norms2, identical)
-    return KernelGradients(nngp, ntk, np.moveaxis(d_nngp, 0, -1), np.moveaxis(d_ntk, 0, -1))
+    identical = _identical_rows(A, B)
+    blocks = [slice(i, min(i + ROW_BLOCK, len(A))) for i in range(0, len(A), ROW_BLOCK)]
+
+    def block(rows: slice) -> tuple[np.ndarray, ...]:
+        a = A[rows]
+        dots = (a @ B.T) / d
+        norms1 = np.einsum("ij,ij->i", a, a)[:, None] / d
+        return _run(net, dots, norms1, norms2, identical[rows])
+
+    workers = min(os.cpu_count() or 1, len(blocks))
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # NumPy's ufuncs release the GIL
+        parts = list(pool.map(block, blocks))
+    nngp, ntk = (np.concatenate([p[k] for p in parts]) for k in (0, 1))
+    d_nngp, d_ntk = (np.concatenate([np.moveaxis(p[k], 0, -1) for p in parts]) for k in (2, 3))
+    return KernelGradients(nngp, ntk, d_nngp, d_ntk)
 
 
 def _run(net: Network, dots, diag1, diag2, identical) -> tuple[np.ndarray, ...]:

@@ -38,7 +38,7 @@ def compile_layer() -> Callable:
     if not _LAYER:
         maps, tangents = layer_tangent()
         symbols = sorted(set().union(*(e.free_symbols for e in maps + tangents)), key=str)
-        fn = lambdify(tuple(symbols), maps + tangents, "numpy")
+        fn = lambdify(tuple(symbols), maps + tangents, "numpy", cse=True)
         names = [str(s) for s in symbols]
         _LAYER.append(lambda **values: fn(*(values[n] for n in names)))
     return _LAYER[0]

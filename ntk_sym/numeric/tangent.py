@@ -84,7 +84,15 @@ def _dual_jvp(ct: CompiledTangent, s: _State) -> tuple[np.ndarray, ...]:
         tangents = (s.d11, s.d22, dcos)
     T, Tdot, *coefficients = ct.values(*primal)
     n = ct.n_tangents
-    return T, Tdot, _apply(coefficients[:n], tangents), _apply(coefficients[n:], tangents)
+    # only the dc coefficient (angle form) and zero variances can meet an infinite coefficient
+    zero_variance = bool(np.any(s.q11 == 0) or np.any(s.q22 == 0))
+    masked = tuple(zero_variance or (ct.form == "angle" and i == 2) for i in range(n))
+    return (
+        T,
+        Tdot,
+        _apply(coefficients[:n], tangents, masked),
+        _apply(coefficients[n:], tangents, masked),
+    )
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -92,13 +100,16 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.where(num == 0, 0.0, num / np.where(den == 0, 1.0, den))
 
 
-def _apply(coefficients: list, tangents: tuple[np.ndarray, ...]) -> np.ndarray:
-    """Σ coefficient · tangent, dropping terms whose tangent is exactly zero."""
+def _apply(
+    coefficients: list, tangents: tuple[np.ndarray, ...], masked: tuple[bool, ...]
+) -> np.ndarray:
+    """Σ coefficient · tangent; in the `masked` terms a tangent exactly zero contributes zero
+    even where its coefficient is infinite."""
     total = 0.0
-    for coef, tan in zip(coefficients, tangents, strict=True):
+    for coef, tan, mask in zip(coefficients, tangents, masked, strict=True):
         if isinstance(coef, int | float) and coef == 0:
             continue
-        total = total + np.where(tan == 0, 0.0, coef * tan)
+        total = total + (np.where(tan == 0, 0.0, coef * tan) if mask else coef * tan)
     return total + np.zeros_like(tangents[0])
 
 

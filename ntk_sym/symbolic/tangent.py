@@ -152,7 +152,7 @@ def layer_tangent() -> tuple[tuple[sp.Expr, ...], tuple[sp.Expr, ...]]:
     ntk = sigma + sigma_dot * Theta_
     directions = {w2: dw2, b2: db2, T_: dT_, Tdot_: dTdot_, Theta_: dTheta_}
     maps = (sigma, sigma_dot, ntk)
-    return maps, tuple(sp.expand(jvp(m, directions)) for m in maps)
+    return maps, tuple(jvp(m, directions) for m in maps)
 
 
 def layer_tangent_equations() -> list[sp.Eq]:
