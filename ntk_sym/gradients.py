@@ -15,6 +15,7 @@ import numpy as np
 
 from .compile.tangent import compile_layer, compile_tangent
 from .errors import NTKSymError
+from .numeric.blas import single_threaded_blas
 from .numeric.inputs import as_input_pair, as_inputs
 from .numeric.tangent import PARAMETERS, tangent_kernels
 from .symbolic.recursion import Network
@@ -52,6 +53,7 @@ def kernel_gradients(net: Network, X1: object, X2: object | None = None) -> Kern
     blocks = [slice(i, min(i + ROW_BLOCK, len(A))) for i in range(0, len(A), ROW_BLOCK)]
 
     def block(rows: slice) -> tuple[np.ndarray, ...]:
+        single_threaded_blas()  # concurrent multi-threaded OpenBLAS calls contend (see gram)
         a = A[rows]
         dots = (a @ B.T) / d
         norms1 = np.einsum("ij,ij->i", a, a)[:, None] / d
