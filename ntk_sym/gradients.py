@@ -15,10 +15,10 @@ import numpy as np
 
 from .compile.tangent import compile_layer, compile_tangent
 from .errors import NTKSymError
+from .network import Network
 from .numeric.blas import single_threaded_blas
 from .numeric.inputs import as_input_pair, as_inputs
 from .numeric.tangent import PARAMETERS, tangent_kernels
-from .symbolic.recursion import Network
 
 #: Rows per block: (2, 128, n2) float64 tangents stay small, and blocks run on a thread pool.
 ROW_BLOCK = 128

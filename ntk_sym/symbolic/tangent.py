@@ -59,10 +59,17 @@ def jvp(expr: sp.Expr, tangents: dict[sp.Symbol, sp.Expr]) -> sp.Expr:
 class DualTangent:
     """An activation's duals and their jvps as coefficients of the tangent symbols.
 
-    form: "covariance" (primal arguments q11, q12, q22; tangents dq11, dq12, dq22) or "angle"
+    Attributes
+    ----------
+    form
+        "covariance" (primal arguments q11, q12, q22; tangents dq11, dq12, dq22) or "angle"
         (primal θ, C = cos θ, S = sin θ, q11, q22; tangents dq11, dq22, dc).
-    T, Tdot: the duals T and Ṫ (package convention for Ṫ, `Activation.derivative_dual`).
-    dT, dTdot: {tangent symbol: coefficient}, so that dT = Σ coefficient · tangent.
+    primal, tangents
+        The argument symbols of the compiled functions, and the tangent symbols.
+    T, Tdot
+        The duals T and Ṫ (package convention for Ṫ, `Activation.derivative_dual`).
+    dT, dTdot
+        {tangent symbol: coefficient}, so that dT = Σ coefficient · tangent.
     """
 
     form: str
