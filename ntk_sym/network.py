@@ -115,6 +115,14 @@ class Network:
 
         return unrolled(self, symbolic, simplify)
 
+    def spectrum(self, dim: int, k_max: int, kernel: str = "ntk", **options: object):
+        """Funk–Hecke eigenvalues μ_0 … μ_{k_max} of the kernel on S^{dim−1}, inputs of norm √dim
+        (``ntk_sym.sphere.spectrum``; ``exact`` and ``dps`` are passed on).
+        """
+        from .sphere import spectrum
+
+        return spectrum(self, dim, k_max, kernel, **options)
+
     def predict(self, X_train: object, y_train: object, X_test: object, **options: object):
         """Gradient-flow predictions of the infinite-width network: mean, covariance and training
         loss at `times` (``ntk_sym.dynamics.predict``; loss ½‖f(X) − y‖² unless ``loss="mean"``).

@@ -96,6 +96,42 @@ def _guard_degenerate(fn: Callable, integrand: Callable) -> Callable:
     return wrapped
 
 
+class PairRecursion:
+    """The layer recursion of one input pair in mpmath numbers at the current precision.
+
+    Inputs enter through their Gram entries divided by d, g = x·x'/d, so that
+    Σ⁽¹⁾ = σ_w² g + σ_b²; `variances` gives the diagonal Σ⁽ˡ⁾(x, x), l = 1 … depth + 1, and
+    `pair` the (NNGP, NTK) of f for an off-diagonal g and the two points' variances.
+    Construct it inside ``mp.workdps``.
+    """
+
+    def __init__(
+        self, activation: Activation, depth: int, w_std: float, b_std: float, standard: bool
+    ) -> None:
+        self.T, self.Td = _dual_functions(activation)
+        self.s, self.b = mp.mpf(w_std) ** 2, mp.mpf(b_std) ** 2
+        self.depth, self.standard = depth, standard
+
+    def variances(self, g: mp.mpf) -> list[mp.mpf]:
+        out = [self.s * g + self.b]
+        for _ in range(self.depth):
+            out.append(self.s * self.T(out[-1], out[-1], out[-1]) + self.b)
+        return out
+
+    def pair(
+        self, g: mp.mpf, var_x: list[mp.mpf], var_y: list[mp.mpf]
+    ) -> tuple[mp.mpf, mp.mpf]:
+        s, b = self.s, self.b
+        c = s * g + b
+        th = g + 1 if self.standard else c
+        for layer in range(self.depth):
+            a, e = var_x[layer], var_y[layer]
+            t12, td12 = self.T(a, c, e), self.Td(a, c, e)
+            c = s * t12 + b
+            th = (t12 + 1 if self.standard else c) + s * td12 * th
+        return c, th
+
+
 def kernels_mpmath(
     activation: Activation,
     depth: int,
@@ -110,24 +146,16 @@ def kernels_mpmath(
     symmetric = X2 is None
     X2 = X1 if X2 is None else X2
     with mp.workdps(dps):
-        T, Td = _dual_functions(activation)
-        s, b = mp.mpf(w_std) ** 2, mp.mpf(b_std) ** 2
+        rec = PairRecursion(activation, depth, w_std, b_std, standard)
         d = X1.shape[1]
         A = [[mp.mpf(float(v)) for v in row] for row in X1]
         B = A if symmetric else [[mp.mpf(float(v)) for v in row] for row in X2]
 
-        def sigma1(x, y):
-            return s * mp.fsum(p * r for p, r in zip(x, y, strict=True)) / d + b
+        def gram(x, y):
+            return mp.fsum(p * r for p, r in zip(x, y, strict=True)) / d
 
-        def variances(x):
-            # the diagonal recursion of one point: Σ⁽ˡ⁾(x, x) for l = 1 … depth
-            out = [sigma1(x, x)]
-            for _ in range(depth):
-                out.append(s * T(out[-1], out[-1], out[-1]) + b)
-            return out
-
-        var_a = [variances(x) for x in A]
-        var_b = var_a if symmetric else [variances(y) for y in B]
+        var_a = [rec.variances(gram(x, x)) for x in A]
+        var_b = var_a if symmetric else [rec.variances(gram(y, y)) for y in B]
         nngp = np.empty((len(A), len(B)), dtype=object)
         ntk = np.empty_like(nngp)
         for i, x in enumerate(A):
@@ -135,12 +163,5 @@ def kernels_mpmath(
                 if symmetric and j < i:
                     nngp[i, j], ntk[i, j] = nngp[j, i], ntk[j, i]
                     continue
-                c = sigma1(x, y)
-                th = (c - b) / s + 1 if standard else c
-                for layer in range(depth):
-                    a, e = var_a[i][layer], var_b[j][layer]
-                    t12, td12 = T(a, c, e), Td(a, c, e)
-                    c = s * t12 + b
-                    th = (t12 + 1 if standard else c) + s * td12 * th
-                nngp[i, j], ntk[i, j] = c, th
+                nngp[i, j], ntk[i, j] = rec.pair(gram(x, y), var_a[i], var_b[j])
     return nngp, ntk
