@@ -37,6 +37,7 @@ import sympy as sp
 from .dynamics import predict, predict_gd
 from .errors import NTKSymError
 from .kernels import kernels
+from .sphere import spectrum as sphere_spectrum
 from .symbolic.activations import Activation, resolve
 from .symbolic.recursion import latex, layer_equations, unrolled
 
@@ -114,9 +115,7 @@ class Network:
         """Funk–Hecke eigenvalues μ_0 … μ_{k_max} of the kernel on S^{dim−1}, inputs of norm √dim
         (``ntk_sym.sphere.spectrum``; ``exact`` and ``dps`` are passed on).
         """
-        from .sphere import spectrum
-
-        return spectrum(self, dim, k_max, kernel, **options)
+        return sphere_spectrum(self, dim, k_max, kernel, **options)
 
     def predict(self, X_train: object, y_train: object, X_test: object, **options: object):
         """Gradient-flow predictions of the infinite-width network: mean, covariance and training

@@ -18,9 +18,9 @@ Two evaluations:
 - exact (SymPy), where the integral is elementary: depth ≤ 1 without bias for positively
   homogeneous activations (the ReLU family). There κ(cos θ) is a polynomial in θ, cos θ and
   sin θ, and with z = e^{iθ} each monomial θᵖ zᵐ integrates over [0, π] in closed form;
-- mpmath at `dps` digits otherwise: κ(t) from the reference recursion
-  (`ntk_sym.reference.PairRecursion`), the θ form of the integral (no endpoint singularity of the
-  weight) by tanh-sinh quadrature on k_max + 1 equal pieces of [0, π].
+- mpmath at `dps` digits otherwise: κ(t) from the mpmath reference recursion
+  (`ntk_sym.symbolic.reference.PairRecursion`), the θ form of the integral (no endpoint
+  singularity of the weight) by tanh-sinh quadrature on k_max + 1 equal pieces of [0, π].
 
 Normalisation. Bietti & Mairal (2019) write the two-layer bias-free ReLU NTK on the unit sphere
 as κ_BM(u) = u κ₀(u) + κ₁(u) with the arc-cosine kernels κ₀(u) = 1 − arccos(u)/π and
@@ -42,19 +42,16 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
 from math import comb
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import mpmath as mp
 import numpy as np
 import sympy as sp
 
 from .errors import NTKSymError
-from .recursion import d as dim_symbol
-from .recursion import unrolled, xx, xy, yy
-from .reference import PairRecursion
-
-if TYPE_CHECKING:  # the use level calls in; a runtime import would be a cycle
-    from .network import Network
+from .symbolic.recursion import Network, unrolled, xx, xy, yy
+from .symbolic.recursion import d as dim_symbol
+from .symbolic.reference import PairRecursion
 
 KernelName = Literal["ntk", "nngp"]
 _KERNEL_INDEX = {"nngp": 0, "ntk": 1}

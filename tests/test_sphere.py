@@ -8,8 +8,8 @@ import sympy as sp
 
 import ntk_sym
 from ntk_sym.errors import NTKSymError
-from ntk_sym.reference import kernels_mpmath
 from ntk_sym.sphere import gegenbauer_normalised, multiplicity, spectrum
+from ntk_sym.symbolic.reference import kernels_mpmath
 
 
 def test_bietti_mairal_depth1_relu_on_s2():
