@@ -21,7 +21,7 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 
 lint: $(STAMP)
-	$(BIN)/ruff check ntk_sym tests benchmarks
+	$(BIN)/ruff check ntk_sym tests tests_browser benchmarks
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests
