@@ -97,7 +97,7 @@ class SphereSpectrum:
     multiplicities: N(d, k).
     exact: whether the eigenvalues are exact SymPy numbers.
     dps: the working precision of the mpmath evaluation (None when exact).
-    zero_tolerance: |μ_k| at or below this counts as zero (0 when exact; otherwise
+    zero_tolerance: abs(μ_k) at or below this counts as zero (0 when exact; otherwise
         10^{3−dps} κ(1): the quadrature's rounding floor is about 10^{−dps} κ(1), and each
         quadrature error estimate is required to be below this bound).
     """
@@ -115,7 +115,7 @@ class SphereSpectrum:
         return np.array([float(mu) for mu in self.eigenvalues])
 
     def nonzero(self) -> np.ndarray:
-        """The degrees k with |μ_k| above `zero_tolerance`."""
+        """The degrees k with abs(μ_k) above `zero_tolerance`."""
         mu = self.floats()
         return np.flatnonzero(np.abs(mu) > self.zero_tolerance)
 
