@@ -41,7 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
-from math import comb
+from math import comb, factorial
 from typing import Literal
 
 import mpmath as mp
@@ -64,9 +64,7 @@ def multiplicity(dim: int, k: int) -> int:
     """N(d, k) = (2k + d − 2)(k + d − 3)!/(k!(d − 2)!), the number of degree-k harmonics."""
     if k == 0:
         return 1
-    return (
-        (2 * k + dim - 2) * sp.factorial(k + dim - 3) // (sp.factorial(k) * sp.factorial(dim - 2))
-    )
+    return factorial(k + dim - 3) * (2 * k + dim - 2) // (factorial(k) * factorial(dim - 2))
 
 
 def gegenbauer_normalised(
@@ -248,17 +246,17 @@ def _numeric(net: Network, dim: int, k_max: int, kernel: str, dps: int) -> tuple
             net.activation, net.depth, net.w_std, net.b_std, net.parameterization == "standard"
         )
         variances = rec.variances(mp.mpf(1))
-        cache: dict[mp.mpf, tuple[mp.mpf, list]] = {}
+        nodes: dict[mp.mpf, tuple[mp.mpf, list]] = {}
 
         def node(angle: mp.mpf) -> tuple[mp.mpf, list]:
-            if angle not in cache:
+            if angle not in nodes:
                 t = mp.cos(angle)
                 value = rec.pair(t, variances, variances)[index] * mp.sin(angle) ** (dim - 2)
-                cache[angle] = (value, gegenbauer_normalised(dim, k_max, t))
-            return cache[angle]
+                nodes[angle] = (value, gegenbauer_normalised(dim, k_max, t))
+            return nodes[angle]
 
         # P_k has k sign changes on [0, π]: k_max + 1 pieces keep each piece smooth and
-        # mildly oscillating, and the same nodes serve every k (hence the cache)
+        # mildly oscillating, and the same nodes serve every k (hence `nodes`)
         points = mp.linspace(0, mp.pi, k_max + 2)
         constant = mp.mpf(sp.N(_funk_hecke_constant(dim), dps + 5))
         kappa_one = abs(rec.pair(mp.mpf(1), variances, variances)[index])
@@ -291,8 +289,10 @@ def spectrum(
     `NTKSymError` where there are none), ``False`` always uses mpmath.
     """
     _check(dim, k_max, kernel)
+    if int(dps) != dps or dps < 10:
+        raise NTKSymError(f"dps must be an integer ≥ 10, got {dps!r}")
     dim, k_max = int(dim), int(k_max)
-    multiplicities = tuple(int(multiplicity(dim, k)) for k in range(k_max + 1))
+    multiplicities = tuple(multiplicity(dim, k) for k in range(k_max + 1))
     if exact is not False:
         mus = _exact(net, dim, k_max, kernel)
         if mus is not None:
@@ -302,7 +302,5 @@ def spectrum(
                 f"no exact spectrum for {net!r}: the Funk–Hecke integral is elementary only at "
                 "depth ≤ 1 without bias for the ReLU family; use exact=False (mpmath)"
             )
-    if int(dps) != dps or dps < 10:
-        raise NTKSymError(f"dps must be an integer ≥ 10, got {dps!r}")
     mus, zero_tolerance = _numeric(net, dim, k_max, kernel, int(dps))
     return SphereSpectrum(dim, kernel, mus, multiplicities, False, int(dps), zero_tolerance)
