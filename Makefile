@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: book book-check test unit nbval lint bench clean
+.PHONY: book book-check browser test unit nbval lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 
 lint: $(STAMP)
-	$(BIN)/ruff check ntk_sym tests benchmarks
+	$(BIN)/ruff check ntk_sym tests tests_browser benchmarks
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests
@@ -35,7 +35,13 @@ book-check: $(STAMP)
 	sed 's/execute_notebooks: force/execute_notebooks: "off"/' _config.yml > _build/_config_check.yml
 	$(BIN)/jupyter-book build . --config _build/_config_check.yml --warningiserror --nitpick --keep-going
 
-test: lint unit nbval book-check
+# The built pages in headless Chromium, network off: equations typeset by the bundled MathJax.
+browser: $(STAMP)
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium chromium-driver; } \
+	  || { echo "browser: needs the system packages chromium and chromium-driver (Debian)"; exit 1; }
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests_browser
+
+test: lint unit nbval book-check browser
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_gram.py

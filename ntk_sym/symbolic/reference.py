@@ -121,6 +121,23 @@ def _step(m: KernelMap) -> Callable[[State], State]:
     return lambda s: tuple(mapped(*s))
 
 
+def pair_recursion(maps: tuple[KernelMap, ...]) -> Callable[[State], tuple[mp.mpf, mp.mpf]]:
+    """The layer maps as one mpmath function of an input state (Σ₁₁, Σ₁₂, Σ₂₂) = (‖x‖², x·x',
+    ‖x'‖²)/d, with Θ = 0, returning (NNGP, NTK) of the pair at the current precision.
+
+    Build it inside ``mp.workdps``: the compiled duals keep the precision they were made at.
+    """
+    steps = [_step(m) for m in maps]
+
+    def run(state: State) -> tuple[mp.mpf, mp.mpf]:
+        state = (*state, mp.mpf(0))
+        for step in steps:
+            state = step(state)
+        return state[1], state[3]
+
+    return run
+
+
 def kernels_mpmath(
     maps: tuple[KernelMap, ...], X1: np.ndarray, X2: np.ndarray | None, dps: int = 50
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -131,7 +148,7 @@ def kernels_mpmath(
     symmetric = X2 is None
     X2 = X1 if X2 is None else X2
     with mp.workdps(dps):
-        steps = [_step(m) for m in maps]
+        run = pair_recursion(maps)
         d = X1.shape[1]
         A = [[mp.mpf(float(v)) for v in row] for row in X1]
         B = A if symmetric else [[mp.mpf(float(v)) for v in row] for row in X2]
@@ -146,8 +163,5 @@ def kernels_mpmath(
                 if symmetric and j < i:
                     nngp[i, j], ntk[i, j] = nngp[j, i], ntk[j, i]
                     continue
-                state = (dot(x, x), dot(x, y), dot(y, y), mp.mpf(0))
-                for step in steps:
-                    state = step(state)
-                nngp[i, j], ntk[i, j] = state[1], state[3]
+                nngp[i, j], ntk[i, j] = run((dot(x, x), dot(x, y), dot(y, y)))
     return nngp, ntk
