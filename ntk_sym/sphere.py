@@ -15,11 +15,12 @@ uniform points has eigenvalues close to μ_k, each repeated N(d, k) times.
 
 Two evaluations:
 
-- exact (SymPy), where the integral is elementary: depth ≤ 1 without bias for positively
-  homogeneous activations (the ReLU family). There κ(cos θ) is a polynomial in θ, cos θ and
-  sin θ, and with z = e^{iθ} each monomial θᵖ zᵐ integrates over [0, π] in closed form;
-- mpmath at `dps` digits otherwise: κ(t) from the mpmath reference recursion
-  (`ntk_sym.symbolic.reference.PairRecursion`), the θ form of the integral (no endpoint
+- exact (SymPy), where the integral is elementary: uniform MLPs (`ntk_sym.mlp`) of depth ≤ 1
+  without bias for positively homogeneous activations (the ReLU family). There κ(cos θ) is a
+  polynomial in θ, cos θ and sin θ, and with z = e^{iθ} each monomial θᵖ zᵐ integrates over
+  [0, π] in closed form;
+- mpmath at `dps` digits otherwise: κ(t) from the mpmath reference recursion of any layer list
+  (`ntk_sym.symbolic.reference.pair_recursion`), the θ form of the integral (no endpoint
   singularity of the weight) by tanh-sinh quadrature on k_max + 1 equal pieces of [0, π].
 
 Normalisation. Bietti & Mairal (2019) write the two-layer bias-free ReLU NTK on the unit sphere
@@ -42,18 +43,30 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
 from math import comb, factorial
-from typing import Literal
+from typing import Literal, Protocol
 
 import mpmath as mp
 import numpy as np
 import sympy as sp
 
 from .errors import NTKSymError
-from .symbolic.recursion import Network, unrolled, xx, xy, yy
+from .symbolic.maps import KernelMap
 from .symbolic.recursion import d as dim_symbol
-from .symbolic.reference import PairRecursion
+from .symbolic.recursion import xx, xy, yy
+from .symbolic.reference import pair_recursion
 
 KernelName = Literal["ntk", "nngp"]
+
+
+class Network(Protocol):
+    """What the spectrum reads of a network (`ntk_sym.layers.Serial`)."""
+
+    layers: tuple[KernelMap, ...]
+
+    @property
+    def mlp_form(self) -> tuple | None: ...
+
+    def unrolled(self, symbolic: bool = False, simplify: bool = False) -> tuple: ...
 _KERNEL_INDEX = {"nngp": 0, "ntk": 1}
 
 _theta = sp.Symbol("theta", positive=True)
@@ -166,9 +179,10 @@ def angle_polynomial(net: Network, dim: int, kernel: str) -> sp.Expr | None:
     Only tried for depth ≤ 1 with a closed-form dual: deeper arc-cosine compositions put
     arccos(κ(cos θ)) into the kernel, which is not of this form.
     """
-    if net.depth > 1 or net.activation.dual is None:
+    form = net.mlp_form
+    if form is None or form[1] > 1 or (form[0] is not None and form[0].dual is None):
         return None
-    expr = unrolled(net)[_KERNEL_INDEX[kernel]]
+    expr = net.unrolled()[_KERNEL_INDEX[kernel]]
     expr = expr.subs({xx: dim_symbol, yy: dim_symbol}).subs(xy, dim_symbol * _cos)
     expr = sp.sympify(expr.subs(dim_symbol, dim))
     expr = expr.replace(sp.acos, lambda arg: _theta if sp.expand(arg - _cos) == 0 else sp.acos(arg))
@@ -242,16 +256,14 @@ def _exact(net: Network, dim: int, k_max: int, kernel: str) -> tuple[sp.Expr, ..
 def _numeric(net: Network, dim: int, k_max: int, kernel: str, dps: int) -> tuple[tuple, float]:
     index = _KERNEL_INDEX[kernel]
     with mp.workdps(dps):
-        rec = PairRecursion(
-            net.activation, net.depth, net.w_std, net.b_std, net.parameterization == "standard"
-        )
-        variances = rec.variances(mp.mpf(1))
+        run = pair_recursion(net.layers)
+        one = mp.mpf(1)
         nodes: dict[mp.mpf, tuple[mp.mpf, list]] = {}
 
         def node(angle: mp.mpf) -> tuple[mp.mpf, list]:
             if angle not in nodes:
                 t = mp.cos(angle)
-                value = rec.pair(t, variances, variances)[index] * mp.sin(angle) ** (dim - 2)
+                value = run((one, t, one))[index] * mp.sin(angle) ** (dim - 2)
                 nodes[angle] = (value, gegenbauer_normalised(dim, k_max, t))
             return nodes[angle]
 
@@ -259,7 +271,7 @@ def _numeric(net: Network, dim: int, k_max: int, kernel: str, dps: int) -> tuple
         # mildly oscillating, and the same nodes serve every k (hence `nodes`)
         points = mp.linspace(0, mp.pi, k_max + 2)
         constant = mp.mpf(sp.N(_funk_hecke_constant(dim), dps + 5))
-        kappa_one = abs(rec.pair(mp.mpf(1), variances, variances)[index])
+        kappa_one = abs(run((one, one, one))[index])
         tolerance = mp.mpf(10) ** (3 - dps) * kappa_one
         mus = []
         for k in range(k_max + 1):

@@ -9,7 +9,6 @@ import sympy as sp
 import ntk_sym
 from ntk_sym.errors import NTKSymError
 from ntk_sym.sphere import gegenbauer_normalised, multiplicity, spectrum
-from ntk_sym.symbolic.reference import kernels_mpmath
 
 
 def test_bietti_mairal_depth1_relu_on_s2():
@@ -73,7 +72,7 @@ def test_mercer_expansion_reproduces_the_kernel():
         series = mp.fsum(terms)
     # an independent evaluation: the reference kernel of two explicit points with cosine 0.4
     x = np.array([[np.sqrt(3.0), 0.0, 0.0], [0.4 * np.sqrt(3.0), np.sqrt(3.0 * 0.84), 0.0]])
-    ref = kernels_mpmath(net.activation, 2, 1.0, 0.3, False, x, None, dps=15)[1][0, 1]
+    ref = net.ntk(x, backend="mpmath", dps=15)[0, 1]
     last = zip(spec.eigenvalues[-2:], spec.multiplicities[-2:], strict=True)
     tail = 10 * sum(abs(mu) * n for mu, n in last)
     # plus the float64 points, which carry the cosine 0.4 to ~1e-16

@@ -21,6 +21,7 @@ import sympy as sp
 from ..dynamics import predict, predict_gd
 from ..errors import NTKSymError
 from ..kernels import kernels
+from ..sphere import spectrum as sphere_spectrum
 from ..symbolic import recursion
 from ..symbolic.activations import Activation as Phi
 from ..symbolic.maps import ActivationMap, DenseMap, KernelMap, ResidualMap
@@ -92,6 +93,12 @@ class Serial:
     def unrolled(self, symbolic: bool = False, simplify: bool = False) -> tuple[sp.Expr, sp.Expr]:
         """(NNGP, NTK) in closed form in x·x', ‖x‖², ‖x'‖², d (small depths; closed forms)."""
         return recursion.unrolled(self.layers, symbolic, simplify)
+
+    def spectrum(self, dim: int, k_max: int, kernel: str = "ntk", **options: object):
+        """Funk–Hecke eigenvalues μ_0 … μ_{k_max} of the kernel on S^{dim−1}, inputs of norm √dim
+        (``ntk_sym.sphere.spectrum``; ``exact`` and ``dps`` are passed on).
+        """
+        return sphere_spectrum(self, dim, k_max, kernel, **options)
 
     # -- dynamics -----------------------------------------------------------------------------
     def predict(self, X_train: object, y_train: object, X_test: object, **options: object):
