@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from .compile import DEFAULT_QUADRATURE_DEGREE, array_module, compile_dual
-from .engine import LayerSpec
 from .errors import NTKSymError
-from .gram import gram
-from .inputs import as_input_pair
-from .network import Network
-from .reference import kernels_mpmath
+from .numeric.dask import gram_dask
+from .numeric.engine import LayerSpec
+from .numeric.gram import gram
+from .numeric.inputs import as_input_pair
+from .symbolic.recursion import Network
+from .symbolic.reference import kernels_mpmath
 
 BACKENDS = ("numpy", "mpmath", "cupy", "dask")
 
@@ -50,7 +53,7 @@ def kernels(
     dask.distributed cluster) or "mpmath" (`dps` digits, object arrays of mpf; slow, a reference).
     degree: quadrature nodes per dimension for activations without a closed form.
 
-    Options of the numeric backends (`ntk_sym.gram.gram`): dtype (float64 or float32), tile
+    Options of the numeric backends (`ntk_sym.numeric.gram.gram`): dtype (float64 or float32), tile
     (tile edge), threads, out (a pair of arrays or memmaps to fill; None for a kernel that is
     not wanted, e.g. ``net.ntk(X, out=(None, memmap))``), progress (stderr line);
     for "dask", chunks (block edge, or (rows, cols)), dtype and tile (within blocks).
@@ -64,15 +67,21 @@ def kernels(
     if backend not in BACKENDS:
         raise NTKSymError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend == "dask":
-        from .dask_backend import gram_dask
-
         unused = [k for k, v in (("threads", threads), ("out", out), ("progress", progress)) if v]
         if unused:
             raise NTKSymError(
                 f"{', '.join(unused)} do not apply to backend='dask' (dask schedules the blocks "
                 "and returns lazy arrays; use dask's own progress bar and to_zarr/store)"
             )
-        return gram_dask(net, A, B, chunks=chunks, dtype=dtype, degree=degree, tile=tile)
+        return gram_dask(
+            partial(layer_spec, net, "numpy", degree),
+            A,
+            B,
+            chunks=chunks,
+            dtype=dtype,
+            tile=tile,
+            label=repr(net),
+        )
     if chunks is not None:
         raise NTKSymError("chunks applies to backend='dask' only; use tile= for tiling")
     xp = array_module(backend)

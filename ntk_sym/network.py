@@ -34,8 +34,11 @@ from typing import Literal
 import numpy as np
 import sympy as sp
 
-from .activations import Activation, resolve
+from .dynamics import predict, predict_gd
 from .errors import NTKSymError
+from .kernels import kernels
+from .symbolic.activations import Activation, resolve
+from .symbolic.recursion import latex, layer_equations, unrolled
 
 Parameterization = Literal["ntk", "standard"]
 
@@ -81,8 +84,6 @@ class Network:
         self, X1: object, X2: object | None = None, backend: str = "numpy", **options: int
     ) -> tuple[np.ndarray, np.ndarray]:
         """(NNGP, NTK) Gram matrices (n1, n2) in one pass; see `ntk_sym.kernels.kernels`."""
-        from .kernels import kernels
-
         return kernels(self, X1, X2, backend=backend, **options)
 
     def nngp(
@@ -99,20 +100,14 @@ class Network:
 
     def recursion(self, symbolic: bool = True) -> list[sp.Eq]:
         """The layer maps Σ⁽ˡ⁾ → Σ⁽ˡ⁺¹⁾, Σ̇⁽ˡ⁺¹⁾, Θ⁽ˡ⁺¹⁾ as SymPy equations (`recursion`)."""
-        from .recursion import layer_equations
-
         return layer_equations(self, symbolic)
 
     def latex(self, symbolic: bool = True) -> str:
         """The layer maps as a LaTeX ``aligned`` block (`recursion.latex`)."""
-        from .recursion import latex
-
         return latex(self, symbolic)
 
     def unrolled(self, symbolic: bool = False, simplify: bool = False) -> tuple[sp.Expr, sp.Expr]:
         """(NNGP, NTK) in closed form in x·x', ‖x‖², ‖x'‖², d (small depths; `recursion`)."""
-        from .recursion import unrolled
-
         return unrolled(self, symbolic, simplify)
 
     def predict(self, X_train: object, y_train: object, X_test: object, **options: object):
@@ -122,14 +117,10 @@ class Network:
         ``times`` (default 0, 1, 10, ∞), ``lr``, ``diag_reg``, ``loss`` and ``kernel`` ("ntk" for
         training all layers, "nngp" for the readout alone / the Bayesian posterior) are passed on.
         """
-        from .dynamics import predict
-
         return predict(self, X_train, y_train, X_test, **options)
 
     def predict_gd(self, X_train: object, y_train: object, X_test: object, **options: object):
         """The same after discrete gradient-descent ``steps`` (``ntk_sym.dynamics.predict_gd``)."""
-        from .dynamics import predict_gd
-
         return predict_gd(self, X_train, y_train, X_test, **options)
 
     def __repr__(self) -> str:

@@ -8,12 +8,12 @@ import mpmath as mp
 import pytest
 import sympy as sp
 
-from ntk_sym.activations import DIRAC_CONVENTION, from_expression, get, names
-from ntk_sym.activations.arccos import arccos_J
-from ntk_sym.activations.polynomial import gaussian_moment
 from ntk_sym.errors import ExpressionError, NTKSymError, UnknownActivationError
-from ntk_sym.symbols import X, q11, q12, q22, theta
-from ntk_sym.verify import verify
+from ntk_sym.symbolic.activations import DIRAC_CONVENTION, from_expression, get, names
+from ntk_sym.symbolic.activations.arccos import arccos_J
+from ntk_sym.symbolic.activations.polynomial import gaussian_moment
+from ntk_sym.symbolic.symbols import X, q11, q12, q22, theta
+from ntk_sym.symbolic.verify import verify
 
 # Every closed-form entry with a couple of parameter settings. erf, gelu and the Gaussian bump need
 # the polar rule at its finer levels (~1-3 s of mpmath erf/exp calls per quadrature), so the quick

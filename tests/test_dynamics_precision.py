@@ -8,10 +8,12 @@ import pytest
 import sympy as sp
 from dynamics_reference import max_rel_err, random_spd
 
-from ntk_sym.dynamics import discrete_symbolic, predict_from_kernels, symbolic
+from ntk_sym.dynamics import predict_from_kernels
 from ntk_sym.dynamics.filters import flow_error, flow_gain, gd_error, gd_gain
 from ntk_sym.dynamics.spectrum import psd_spectrum
 from ntk_sym.errors import InputError
+from ntk_sym.symbolic import discrete_flow as discrete_symbolic
+from ntk_sym.symbolic import flow as symbolic
 
 EPS = np.finfo(np.float64).eps
 N, M = 10, 3

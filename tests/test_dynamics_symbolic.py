@@ -6,8 +6,8 @@ import mpmath as mp
 import pytest
 import sympy as sp
 
-from ntk_sym.dynamics import discrete_symbolic as ds
-from ntk_sym.dynamics import symbolic as fs
+from ntk_sym.symbolic import discrete_flow as ds
+from ntk_sym.symbolic import flow as fs
 
 
 @pytest.fixture(scope="module")

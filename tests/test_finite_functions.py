@@ -8,7 +8,7 @@ import sympy as sp
 import ntk_sym
 from ntk_sym.errors import ExpressionError
 from ntk_sym.finite import activation_functions, compile_expression
-from ntk_sym.symbols import X
+from ntk_sym.symbolic.symbols import X
 
 POINTS = np.array([-2.7, -1.3, -0.4, 0.3, 0.9, 1.7, 3.1])  # away from kinks at 0
 

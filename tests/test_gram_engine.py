@@ -13,7 +13,7 @@ import pytest
 
 import ntk_sym
 from ntk_sym.errors import InputError, NTKSymError
-from ntk_sym.gram import tile_grid
+from ntk_sym.numeric.gram import tile_grid
 from tests.conftest import relative_entry_error
 
 #: Tile results differ from the untiled ones only through the first-layer matrix product, whose

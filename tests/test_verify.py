@@ -7,10 +7,10 @@ import mpmath as mp
 import pytest
 import sympy as sp
 
-from ntk_sym.activations import Activation, get
 from ntk_sym.errors import NTKSymError
-from ntk_sym.symbols import X, q11, q12, q22
-from ntk_sym.verify import (
+from ntk_sym.symbolic.activations import Activation, get
+from ntk_sym.symbolic.symbols import X, q11, q12, q22
+from ntk_sym.symbolic.verify import (
     VerificationError,
     checked_expectation,
     covariance_points,

@@ -1,6 +1,7 @@
 """Training dynamics of the infinite-width network under squared loss.
 
-symbolic, discrete_symbolic: the function-space ODE and GD map, derived, solved, verified in SymPy.
+The function-space ODE and GD map are derived, solved and verified in SymPy in
+`ntk_sym.symbolic.flow` and `ntk_sym.symbolic.discrete_flow`.
 flow, discrete: Gaussian (mean, covariance) predictions at any times / step counts, from kernels.
 api: the same from a `Network` (`predict`, `predict_gd`).
 """

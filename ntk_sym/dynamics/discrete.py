@@ -4,9 +4,9 @@ k steps of size η on L = ½‖f(X) − y‖² give f_k = y + (I − ηΘ)ᵏ (f
 
     f_k(x) = f₀(x) + Θ(x, X) Θ⁻¹ (I − (I − ηΘ)ᵏ) (y − f₀(X))
 
-at test points (`discrete_symbolic`), so the predictions are Gaussian exactly as for the flow
-(`ensemble`) with the gradient-descent gain per mode. GD converges iff η < 2/λ_max(Θ) (2n/λ_max
-for loss="mean"); beyond it the predictions grow geometrically.
+at test points (`ntk_sym.symbolic.discrete_flow`), so the predictions are Gaussian exactly as for
+the flow (`ensemble`) with the gradient-descent gain per mode. GD converges iff η < 2/λ_max(Θ)
+(2n/λ_max for loss="mean"); beyond it the predictions grow geometrically.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Per-eigenmode spectral filters of gradient flow and gradient descent, in float64.
 
 For an eigenvalue λ ≥ 0 of the training kernel and learning rate η (these are the float64 forms
-of the SymPy expressions in `symbolic` and `discrete_symbolic`):
+of the SymPy expressions in `ntk_sym.symbolic.flow` and `ntk_sym.symbolic.discrete_flow`):
 
     flow:  error e^{−ηλt},    gain g = (1 − e^{−ηλt})/λ      (ηt at λ = 0)
     GD:    error (1 − ηλ)ᵏ,   gain g = (1 − (1 − ηλ)ᵏ)/λ     (ηk at λ = 0)

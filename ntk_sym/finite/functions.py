@@ -22,10 +22,10 @@ from collections.abc import Callable
 import numpy as np
 import sympy as sp
 
-from .. import special
-from ..activations import Activation
 from ..errors import ExpressionError
-from ..symbols import X
+from ..numeric import special
+from ..symbolic.activations import Activation
+from ..symbolic.symbols import X
 
 ArrayFunction = Callable[[np.ndarray], np.ndarray]
 

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activations import Activation
-from .compile import CompiledDual, array_module, compile_phi, direct_gaps
+from ..numeric.dual import CompiledDual, direct_gaps
+from ..symbolic.activations import Activation
+from .backends import array_module, compile_phi
 
 #: Pair blocks are evaluated this many pairs at a time, to bound the (pairs × degree) temporary.
 _PAIR_CHUNK = 2048

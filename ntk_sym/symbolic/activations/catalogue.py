@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import sympy as sp
 
-from ..errors import NTKSymError, UnknownActivationError
+from ...errors import NTKSymError, UnknownActivationError
 from ..symbols import X, q11, q12, q22, theta
 from .arccos import arccos_J
 from .base import Activation, angle_to_covariance

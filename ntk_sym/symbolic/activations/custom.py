@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..errors import ExpressionError
+from ...errors import ExpressionError
 from ..symbols import X
 from .base import Activation
 from .catalogue import get

@@ -21,7 +21,7 @@ from functools import cache
 
 import sympy as sp
 
-from ..errors import NTKSymError
+from ...errors import NTKSymError
 from ..symbols import X, q11, q12, q22, theta
 from .base import Activation
 from .catalogue import nonnegative_integer, parameter, register

@@ -22,7 +22,7 @@ from functools import cached_property
 
 import sympy as sp
 
-from ..errors import ExpressionError
+from ...errors import ExpressionError
 from ..symbols import X, q11, q12, q22, theta
 
 #: Convention for φ' when it contains a Dirac delta (step, sign): gradient descent through such a

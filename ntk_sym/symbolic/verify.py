@@ -42,8 +42,8 @@ from functools import cache
 import mpmath as mp
 import sympy as sp
 
+from ..errors import NTKSymError
 from .activations import Activation, resolve
-from .errors import NTKSymError
 from .symbols import X, q11, q12, q22
 
 #: Refinement levels (radial nodes per piece, angular nodes per piece), each about twice the work
@@ -347,9 +347,10 @@ def checked_expectation(
     """𝔼[f(u)f(v)] for (u, v) ~ N(0, [[v1, c], [c, v2]]), with an error estimate.
 
     Gauss–Hermite product rule first for smooth f, else (or if that does not converge) the polar
-    rule of the module docstring. Unlike `ntk_sym.reference.gaussian_expectation` (the mpmath
-    backend's integrator, Cartesian and split at the kinks) it reports its error, and its polar
-    pieces stay cheap at |ρ| → 1; being a different method also keeps `verify` independent of it.
+    rule of the module docstring. Unlike `ntk_sym.symbolic.reference.gaussian_expectation` (the
+    mpmath backend's integrator, Cartesian and split at the kinks) it reports its error, and its
+    polar pieces stay cheap at |ρ| → 1; being a different method also keeps `verify` independent
+    of it.
 
     Returns (value, estimated relative error, floor), floor = 10^{−dps/2} √(𝔼[f(u)²]𝔼[f(v)²])
     being the magnitude below which errors are measured absolutely. `kinked`: f is non-smooth at 0.

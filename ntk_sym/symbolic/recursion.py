@@ -12,11 +12,23 @@ the Σ⁽ˡ⁺¹⁾ term of Θ by T + 1 and Θ⁽¹⁾ by x·x'/d + 1).
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import sympy as sp
 
-from .errors import NTKSymError
-from .network import Network
+from ..errors import NTKSymError
+from .activations import Activation
 from .symbols import q11, q12, q22
+
+
+class Network(Protocol):
+    """What the recursion reads of a network description (`ntk_sym.network.Network`)."""
+
+    activation: Activation
+    depth: int
+    w_std: float
+    b_std: float
+    parameterization: str
 
 #: Input Gram entries of the unrolled kernels: x·x', ‖x‖², ‖x'‖², and the input dimension d.
 xy = sp.Symbol("x·x'", real=True)

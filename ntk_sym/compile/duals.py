@@ -3,30 +3,22 @@
 The symbolic side (`activations`, `stable`) is turned into a `CompiledDual` once per activation,
 backend and quadrature degree, and cached: the numeric engine never touches SymPy in its loops.
 
-A `CompiledDual` offers three maps, for the diagonal, for pairs of inputs, and for the gaps:
-
-* ``diag(q) -> (T, Ṫ)`` with T = 𝔼[φ(u)²], Ṫ = 𝔼[φ'(u)²] for u ~ N(0, q);
-* ``pair(q11, q22, θ, cos θ, sin θ, T11, T22) -> (T12, Ṫ12)`` on a tile: the variances and
-  T's are per-point vectors shaped (n1, 1) and (1, n2) that broadcast against the (n1, n2) angle
-  arrays; θ is None unless `needs_theta`;
-* ``gaps(q11, q22, θ, cos θ, sin θ, T11, T22, T12) -> (g₋, g₊)`` on 1-D arrays of the few pairs
-  near θ = 0 or π, with g∓ = √(T11 T22) ∓ T12 ≥ 0 computed without cancellation: the engine forms
-  the next layer's angle of those pairs from them (elsewhere the difference is harmless).
+The maps a `CompiledDual` offers are described in `ntk_sym.numeric.dual`.
 """
 
 from __future__ import annotations
 
 import math
-import types
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import sympy as sp
 
-from .activations import Activation
-from .errors import NTKSymError
-from .stable import SERIES_SWITCH, C, D, diagonal_form, pair_form, series_branches
-from .symbols import X, q11, q22, theta
+from ..errors import NTKSymError
+from ..numeric.dual import CompiledDual, direct_gaps
+from ..symbolic.activations import Activation
+from ..symbolic.stable import SERIES_SWITCH, C, D, diagonal_form, pair_form, series_branches
+from ..symbolic.symbols import X, q11, q22, theta
+from .backends import array_module, broadcast, lambdify
+from .quadrature import compile_quadrature
 
 _q = sp.Symbol("q", nonnegative=True)
 #: sin θ, as an argument of compiled angle-form functions (C is cos θ).
@@ -34,58 +26,6 @@ S = sp.Symbol("s", nonnegative=True)
 
 #: Quadrature nodes per dimension for activations without a closed form (see `quadrature`).
 DEFAULT_QUADRATURE_DEGREE = 128
-
-
-@dataclass(frozen=True)
-class CompiledDual:
-    """Array functions of one activation's dual maps (see the module docstring)."""
-
-    diag: Callable
-    pair: Callable
-    gaps: Callable
-    kind: str  # "angle", "closed form" or "quadrature"
-    #: whether `pair` reads θ itself; if not, the engine passes θ = None and skips its atan2
-    needs_theta: bool = False
-
-
-def array_module(backend: str) -> types.ModuleType:
-    """The array module for `backend` ("numpy" or "cupy"); CuPy is imported only when asked."""
-    if backend == "numpy":
-        import numpy
-
-        return numpy
-    if backend == "cupy":
-        try:
-            import cupy
-        except ImportError as err:
-            raise NTKSymError(
-                "backend='cupy' needs CuPy and a CUDA GPU: pip install 'ntk_sym[gpu]' "
-                f"(import failed: {err})"
-            ) from None
-        return cupy
-    raise NTKSymError(f"unknown array backend {backend!r}; use 'numpy' or 'cupy'")
-
-
-def lambdify(args: tuple, expr: sp.Expr, backend: str, cse: bool = False) -> Callable:
-    """`sympy.lambdify` for an array backend, mapping the functions NumPy names differently."""
-    xp = array_module(backend)
-    mapping = {
-        "Heaviside": lambda x, h0=0.5: xp.where(x > 0, 1.0, xp.where(x < 0, 0.0, h0)),
-        "DiracDelta": lambda x, *k: xp.zeros_like(x),
-        "erf": _erf_for(xp),
-    }
-    return sp.lambdify(args, expr, modules=[mapping, backend], cse=cse)
-
-
-def _erf_for(xp: types.ModuleType) -> Callable:
-    """A vectorised erf for the array module (NumPy has none; lambdify would print math.erf)."""
-    if xp.__name__ == "cupy":
-        import cupyx.scipy.special as special
-
-        return special.erf
-    from .special import erf
-
-    return erf
 
 
 _CACHE: dict[tuple, CompiledDual] = {}
@@ -106,29 +46,8 @@ def compile_dual(
         elif activation.dual is not None:
             _CACHE[key] = _compile_closed_form(activation, backend)
         else:
-            from .quadrature import compile_quadrature
-
             _CACHE[key] = compile_quadrature(activation, backend, int(degree))
     return _CACHE[key]
-
-
-def _broadcast(fn: Callable, xp: types.ModuleType) -> Callable:
-    """Make a lambdified function return an array shaped like its first argument even when its
-    expression is a constant."""
-
-    def wrapped(*args):
-        value = fn(*args)
-        like = args[0]
-        return value if getattr(value, "shape", None) == like.shape else xp.zeros_like(like) + value
-
-    return wrapped
-
-
-def direct_gaps(a, b, th, cos, sin, T11, T22, T12):
-    """g∓ = √(T11 T22) ∓ T12 as written: for duals smooth in cos θ, whose T12 carries no
-    cancellation-prone angle factor (closed forms, quadrature)."""
-    root = T11**0.5 * T22**0.5
-    return root - T12, root + T12
 
 
 def _trig_form(expr: sp.Expr) -> sp.Expr:
@@ -211,8 +130,8 @@ def _compile_closed_form(act: Activation, backend: str) -> CompiledDual:
     pair_f = lambdify(
         (q11, q22, C, D), (pair_form(act.dual), pair_form(act.derivative_dual)), backend, cse=True
     )
-    Tdiag = _broadcast(lambdify((_q,), diagonal_form(act.dual, _q), backend), xp)
-    Tddiag = _broadcast(lambdify((_q,), diagonal_form(act.derivative_dual, _q), backend), xp)
+    Tdiag = broadcast(lambdify((_q,), diagonal_form(act.dual, _q), backend), xp)
+    Tddiag = broadcast(lambdify((_q,), diagonal_form(act.derivative_dual, _q), backend), xp)
 
     def diag(q):
         return Tdiag(q), Tddiag(q)
@@ -230,9 +149,3 @@ def _compile_closed_form(act: Activation, backend: str) -> CompiledDual:
     return CompiledDual(diag, pair, direct_gaps, "closed form")
 
 
-def compile_phi(act: Activation, backend: str = "numpy") -> tuple[Callable, Callable]:
-    """φ and φ' as array functions (Dirac deltas in φ' compile to 0, the a.e. derivative)."""
-    xp = array_module(backend)
-    phi = _broadcast(lambdify((X,), act.expr, backend), xp)
-    dphi = _broadcast(lambdify((X,), act.derivative, backend), xp)
-    return phi, dphi

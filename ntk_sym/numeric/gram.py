@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import numpy as np
 
+from ..errors import InputError, NTKSymError
 from .blas import single_threaded_blas
 from .engine import LayerSpec, PointData, kernel_tile, point_data
-from .errors import InputError, NTKSymError
 from .progress import Progress
 
 #: Tile edge per array backend. 256² float64 temporaries (512 KiB) stay in a core's L2 cache;

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .symbolic import TwoByTwoFlow, eta, lam, mode_solution, t
+from .flow import TwoByTwoFlow, eta, lam, mode_solution, t
 
 #: Number of gradient-descent steps and a summation index.
 k = sp.Symbol("k", integer=True, nonnegative=True)

@@ -29,7 +29,7 @@ parameterization: Θ' = T + 1 + s Ṫ Θ (see `ntk_sym.network`).
 
 Everything that depends on one input only (unit vectors, the variances and T, Ṫ of every layer,
 the diagonal kernels) lives in `PointData`, computed once per input set; `kernel_tile` does the
-O(n1 n2) work for one block of pairs, and `ntk_sym.gram` tiles, threads and mirrors it.
+O(n1 n2) work for one block of pairs, and `ntk_sym.numeric.gram` tiles, threads and mirrors it.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .angles import augmented, first_layer, unit_rows
-from .compile import CompiledDual
+from .dual import CompiledDual
 
 #: Pairs with |cos θ| above this get their next angle from the cancellation-free gaps; below it
 #: 1 ∓ cos θ ≥ 0.02 and the direct formulas lose at most a factor 50 in relative accuracy of

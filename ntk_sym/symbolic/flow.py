@@ -12,7 +12,7 @@ integrating gives
 
 Every statement here is produced by SymPy (differentiation, `dsolve`, `integrate`) and checked by
 substitution; nothing is typed in as a result. Discrete gradient descent lives in
-`ntk_sym.dynamics.discrete_symbolic`.
+`ntk_sym.symbolic.discrete_flow`.
 """
 
 from __future__ import annotations

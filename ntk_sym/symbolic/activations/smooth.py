@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..errors import NTKSymError
+from ...errors import NTKSymError
 from ..symbols import X, q11, q12, q22
 from .base import Activation
 from .catalogue import parameter, register

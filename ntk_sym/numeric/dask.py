@@ -10,27 +10,33 @@ their transposes. Dask is imported only when this backend is asked for.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
+from ..errors import InputError, NTKSymError
 from .blas import single_threaded_blas
-from .engine import PointData, point_data
-from .errors import InputError, NTKSymError
+from .engine import LayerSpec, PointData, point_data
 from .gram import check_dtype, fill
-from .network import Network
+
+#: Builds the engine's `LayerSpec` where a task runs. A picklable callable (for example a
+#: ``functools.partial`` of a module-level function) rather than the spec itself, whose compiled
+#: closures do not pickle to dask.distributed workers; compile caching makes repeats free.
+SpecFactory = Callable[[], LayerSpec]
 
 #: Default block edge: two float64 blocks of 2048² are 64 MiB per task.
 DEFAULT_CHUNK = 2048
 
 
 def gram_dask(
-    net: Network,
+    make_spec: SpecFactory,
     X1: np.ndarray,
     X2: np.ndarray | None,
     *,
     chunks: int | tuple[int, int] | None = None,
     dtype: type = np.float64,
-    degree: int,
     tile: int | None = None,
+    label: str = "",
 ):
     """(NNGP, NTK) as lazy dask arrays of shape (n1, n2) with blocks of `chunks` (rows, cols)."""
     try:
@@ -40,14 +46,12 @@ def gram_dask(
         raise NTKSymError(
             f"backend='dask' needs dask: pip install 'ntk_sym[dask]' (import failed: {err})"
         ) from None
-    from .kernels import layer_spec
-
     dtype = check_dtype(dtype)
     rows_chunk, cols_chunk = _chunk_sizes(chunks)
     symmetric = X2 is None
     if symmetric and rows_chunk != cols_chunk:
         raise InputError(f"a symmetric Gram matrix needs square chunks, got {chunks!r}")
-    spec = layer_spec(net, "numpy", degree)
+    spec = make_spec()
     with np.errstate(over="ignore", invalid="ignore"):  # reported per block, when computed
         P1 = point_data(spec, X1).astype(dtype)
         P2 = P1 if symmetric else point_data(spec, X2).astype(dtype)
@@ -64,7 +68,7 @@ def gram_dask(
                 row.append(None)  # the transpose of block (j, i), filled in below
                 continue
             task = dask.delayed(_block, pure=True, nout=2)(
-                net, degree, p1, p2, r, c, symmetric and i == j, dtype, tile
+                make_spec, p1, p2, r, c, symmetric and i == j, dtype, tile, label
             )
             row.append(tuple(da.from_delayed(t, shape, dtype=dtype) for t in task))
         grid.append(row)
@@ -78,8 +82,7 @@ def gram_dask(
 
 
 def _block(
-    net: Network,
-    degree: int,
+    make_spec: SpecFactory,
     P1: PointData,
     P2: PointData,
     rows: slice,
@@ -87,15 +90,14 @@ def _block(
     symmetric: bool,
     dtype: np.dtype,
     tile: int | None,
+    label: str,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One dask task: the (NNGP, NTK) block rows × cols, tiled in this thread."""
-    from .kernels import layer_spec
-
     single_threaded_blas()
     shape = (rows.stop - rows.start, cols.stop - cols.start)
     nngp, ntk = np.empty(shape, dtype), np.empty(shape, dtype)
     fill(
-        layer_spec(net, "numpy", degree),
+        make_spec(),
         P1.rows(rows.start, rows.stop),
         P2.rows(cols.start, cols.stop),
         nngp,
@@ -103,7 +105,7 @@ def _block(
         symmetric=symmetric,
         tile=tile,
         threads=1,
-        label=repr(net),
+        label=label,
     )
     return nngp, ntk
 
