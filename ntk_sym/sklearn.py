@@ -21,10 +21,10 @@ from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from .compile.layers import compile_network
 from .dynamics import predict_from_kernels
 from .dynamics.ensemble import Prediction
 from .gradients import PARAMETERS, kernel_gradients
-from .kernels import layer_spec
 from .network import Network, mlp
 from .numeric.engine import point_data
 from .symbolic.activations import Activation
@@ -122,8 +122,9 @@ class _NetworkKernel(Kernel):
     def diag(self, X: object) -> np.ndarray:
         """K(x, x) for every row, shape (n,), by the one-dimensional diagonal recursion."""
         X = check_array(X, dtype=np.float64)
-        data = point_data(layer_spec(self.network()), X)
-        return np.asarray(getattr(data, self._kind), dtype=np.float64)
+        diagonal = point_data(compile_network(self.network().layers), X).output
+        values = diagonal.ntk if self._kind == "ntk" else diagonal.var
+        return np.asarray(values, dtype=np.float64)
 
     def is_stationary(self) -> bool:
         """False: the kernel depends on the norms and the angle of x and x', not on x − x'."""
