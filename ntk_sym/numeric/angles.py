@@ -20,8 +20,12 @@ import types
 
 import numpy as np
 
+from .state import Angle
+
 #: Pairs with |cos θ| above this are recomputed from vector differences.
 REFINE_ABOVE = 1.0 - 1e-3
+#: The same test on sin²θ = 1 − cos²θ: one reduction per tile finds whether any pair needs it.
+_REFINE_SIN2 = 1.0 - REFINE_ABOVE**2
 
 
 def augmented(X, w_std: float, b_std: float, xp: types.ModuleType = np):
@@ -41,17 +45,23 @@ def unit_rows(A, xp: types.ModuleType = np):
 def first_layer(U1, q1, U2, q2, needs_theta: bool = True, xp: types.ModuleType = np):
     """The first layer's angles between unit rows U1 (n1, d+1) and U2 (n2, d+1).
 
-    Returns (θ or None, cos θ, sin θ, same) with `same` the (rows, cols) of pairs that are the
-    same input (identical augmented vectors), whose kernels equal the diagonal at every layer.
-    cos θ is the clipped Gram entry and sin θ = √((1 − cos θ)(1 + cos θ)) away from 0 and π; near
-    them both come from d = ‖â − b̂‖ and t = ‖â + b̂‖ (d² + t² = 4 for unit vectors):
+    Returns (`Angle`, same) with θ None unless `needs_theta`, and `same` the (rows, cols) of
+    pairs that are the same input (identical augmented vectors), whose kernels equal the
+    diagonal at every layer. cos θ is the Gram entry and sin θ = √(1 − cos²θ) away from 0 and π;
+    near them (|cos θ| > `REFINE_ABOVE`, where the Gram entry's rounding would dominate) both
+    come from d = ‖â − b̂‖ and t = ‖â + b̂‖ (d² + t² = 4 for unit vectors):
     θ = 2·atan2(d, t), cos θ = (t² − d²)/(t² + d²), sin θ = 2dt/(t² + d²).
     """
-    cos = xp.clip(U1 @ U2.T, -1.0, 1.0)
-    sin = xp.sqrt((1.0 - cos) * (1.0 + cos))
+    cos = U1 @ U2.T
+    sin = xp.multiply(cos, cos)
+    xp.subtract(1.0, sin, out=sin)
+    near = bool(sin.min() < _REFINE_SIN2)
+    if near:
+        rows, cols = xp.nonzero(sin < _REFINE_SIN2)
+    else:
+        rows, cols = xp.zeros(0, int), xp.zeros(0, int)
+    xp.sqrt(sin, out=sin)  # NaN where rounding put |cos θ| above 1: those pairs are refined
     theta = xp.arccos(cos) if needs_theta else None
-    near = xp.abs(cos) > REFINE_ABOVE
-    rows, cols = xp.nonzero(near) if xp.any(near) else (xp.zeros(0, int), xp.zeros(0, int))
     same_rows, same_cols = rows, cols
     if rows.size:
         diff, summ = U1[rows] - U2[cols], U1[rows] + U2[cols]
@@ -73,4 +83,4 @@ def first_layer(U1, q1, U2, q2, needs_theta: bool = True, xp: types.ModuleType =
             theta = xp.where(either, xp.where(both, 0.0, np.pi / 2), theta)
         zr, zc = xp.nonzero(both)
         same_rows, same_cols = xp.concatenate([same_rows, zr]), xp.concatenate([same_cols, zc])
-    return theta, cos, sin, (same_rows, same_cols)
+    return Angle(theta, cos, sin), (same_rows, same_cols)

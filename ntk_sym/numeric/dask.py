@@ -3,9 +3,10 @@
 Each dask block is one task that fills its (rows × cols) part with `gram.fill` (tiled, one
 thread: dask supplies the parallelism), so the graph runs on the local scheduler or, unchanged,
 on a dask.distributed cluster. The per-point quantities (`engine.PointData`, O(n·depth)) are
-computed eagerly and shipped once; a worker compiles the activation's dual maps itself (they are
-cached per process). For X2 = X1 only blocks on and above the diagonal are tasks; the others are
-their transposes. Dask is imported only when this backend is asked for.
+computed eagerly and shipped once; a worker builds the engine's program itself from a picklable
+factory (compiled programs are cached per process). Only the kernels asked for are the tasks'
+outputs. For X2 = X1 only blocks on and above the diagonal are tasks; the others are their
+transposes. Dask is imported only when this backend is asked for.
 """
 
 from __future__ import annotations
@@ -16,20 +17,21 @@ import numpy as np
 
 from ..errors import InputError, NTKSymError
 from .blas import single_threaded_blas
-from .engine import LayerSpec, PointData, point_data
+from .engine import PointData, Program, point_data
 from .gram import check_dtype, fill
 
-#: Builds the engine's `LayerSpec` where a task runs. A picklable callable (for example a
-#: ``functools.partial`` of a module-level function) rather than the spec itself, whose compiled
-#: closures do not pickle to dask.distributed workers; compile caching makes repeats free.
-SpecFactory = Callable[[], LayerSpec]
+#: Builds the engine's `Program` where a task runs. A picklable callable (for example a
+#: ``functools.partial`` of a module-level function) rather than the program itself, whose
+#: compiled closures do not pickle to dask.distributed workers; compile caching makes repeats
+#: free.
+ProgramFactory = Callable[[], Program]
 
 #: Default block edge: two float64 blocks of 2048² are 64 MiB per task.
 DEFAULT_CHUNK = 2048
 
 
 def gram_dask(
-    make_spec: SpecFactory,
+    make_program: ProgramFactory,
     X1: np.ndarray,
     X2: np.ndarray | None,
     *,
@@ -37,8 +39,10 @@ def gram_dask(
     dtype: type = np.float64,
     tile: int | None = None,
     label: str = "",
+    want: tuple[bool, bool] = (True, True),
 ):
-    """(NNGP, NTK) as lazy dask arrays of shape (n1, n2) with blocks of `chunks` (rows, cols)."""
+    """(NNGP, NTK) as lazy dask arrays of shape (n1, n2) with blocks of `chunks` (rows, cols);
+    None for a kernel not in `want`."""
     try:
         import dask
         import dask.array as da
@@ -51,10 +55,11 @@ def gram_dask(
     symmetric = X2 is None
     if symmetric and rows_chunk != cols_chunk:
         raise InputError(f"a symmetric Gram matrix needs square chunks, got {chunks!r}")
-    spec = make_spec()
+    program = make_program()
     with np.errstate(over="ignore", invalid="ignore"):  # reported per block, when computed
-        P1 = point_data(spec, X1).astype(dtype)
-        P2 = P1 if symmetric else point_data(spec, X2).astype(dtype)
+        P1 = point_data(program, X1).astype(dtype)
+        P2 = P1 if symmetric else point_data(program, X2).astype(dtype)
+    count = sum(want)
     p1 = dask.delayed(P1, traverse=False)
     p2 = p1 if symmetric else dask.delayed(P2, traverse=False)
     starts1, starts2 = range(0, len(P1), rows_chunk), range(0, len(P2), cols_chunk)
@@ -67,8 +72,8 @@ def gram_dask(
             if symmetric and j < i:
                 row.append(None)  # the transpose of block (j, i), filled in below
                 continue
-            task = dask.delayed(_block, pure=True, nout=2)(
-                make_spec, p1, p2, r, c, symmetric and i == j, dtype, tile, label
+            task = dask.delayed(_block, pure=True, nout=count)(
+                make_program, p1, p2, r, c, symmetric and i == j, dtype, tile, label, want
             )
             row.append(tuple(da.from_delayed(t, shape, dtype=dtype) for t in task))
         grid.append(row)
@@ -76,13 +81,12 @@ def gram_dask(
         for b, cell in enumerate(row):
             if cell is None:
                 row[b] = tuple(m.T for m in grid[b][a])
-    nngp = da.block([[cell[0] for cell in row] for row in grid])
-    ntk = da.block([[cell[1] for cell in row] for row in grid])
-    return nngp, ntk
+    arrays = iter([da.block([[cell[k] for cell in row] for row in grid]) for k in range(count)])
+    return tuple(next(arrays) if w else None for w in want)
 
 
 def _block(
-    make_spec: SpecFactory,
+    make_program: ProgramFactory,
     P1: PointData,
     P2: PointData,
     rows: slice,
@@ -91,13 +95,14 @@ def _block(
     dtype: np.dtype,
     tile: int | None,
     label: str,
-) -> tuple[np.ndarray, np.ndarray]:
-    """One dask task: the (NNGP, NTK) block rows × cols, tiled in this thread."""
+    want: tuple[bool, bool],
+) -> tuple[np.ndarray, ...]:
+    """One dask task: the wanted (NNGP, NTK) blocks rows × cols, tiled in this thread."""
     single_threaded_blas()
     shape = (rows.stop - rows.start, cols.stop - cols.start)
-    nngp, ntk = np.empty(shape, dtype), np.empty(shape, dtype)
+    nngp, ntk = (np.empty(shape, dtype) if w else None for w in want)
     fill(
-        make_spec(),
+        make_program(),
         P1.rows(rows.start, rows.stop),
         P2.rows(cols.start, cols.stop),
         nngp,
@@ -107,7 +112,7 @@ def _block(
         threads=1,
         label=label,
     )
-    return nngp, ntk
+    return tuple(m for m in (nngp, ntk) if m is not None)
 
 
 def _chunk_sizes(chunks: int | tuple[int, int] | None) -> tuple[int, int]:

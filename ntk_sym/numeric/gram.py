@@ -1,9 +1,10 @@
 """Tiled Gram matrices: square tiles, a thread pool, symmetry, any output array (memmaps too).
 
 The (n1, n2) kernel matrices are filled tile by tile by `engine.kernel_tile`, so the working memory
-is the two output matrices plus O(tile²) temporaries per thread, whatever the depth; the per-point
-quantities (`engine.PointData`) are computed once. For X2 = X1 only the tiles on and above the
-diagonal are computed, and each is mirrored, so the result is exactly symmetric. NumPy's ufuncs
+is the output matrices asked for (one for ``net.ntk`` or ``net.nngp``) plus O(tile²) temporaries
+per thread, whatever the depth; the per-point quantities (`engine.PointData`) are computed once.
+For X2 = X1 only the tiles on and above the diagonal are computed, and each is mirrored, so the
+result is exactly symmetric. NumPy's ufuncs
 release the GIL, so tiles run in parallel on a thread pool.
 """
 
@@ -18,8 +19,8 @@ import numpy as np
 
 from ..errors import InputError, NTKSymError
 from .blas import single_threaded_blas
-from .engine import LayerSpec, PointData, kernel_tile, point_data
-from .progress import Progress
+from .engine import PointData, Program, kernel_tile, point_data
+from .progress import progress_bar
 
 #: Tile edge per array backend. 256² float64 temporaries (512 KiB) stay in a core's L2 cache;
 #: a GPU needs large tiles to be busy.
@@ -40,7 +41,7 @@ def tile_grid(n1: int, n2: int, tile: int, symmetric: bool) -> list[tuple[slice,
 
 
 def gram(
-    spec: LayerSpec,
+    program: Program,
     X1: np.ndarray,
     X2: np.ndarray | None = None,
     *,
@@ -51,8 +52,12 @@ def gram(
     out: tuple[np.ndarray | None, np.ndarray | None] | None = None,
     progress: bool = False,
     label: str = "kernels",
+    want: tuple[bool, bool] = (True, True),
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(NNGP, NTK) Gram matrices (n1, n2) of float64 inputs, as host (NumPy) arrays.
+
+    want: which of (NNGP, NTK) to compute; the other is None (an NNGP alone skips the NTK's
+        arithmetic, an NTK alone still needs the covariances but stores only the NTK).
 
     dtype: float64 (default; ~1e-15 relative to √(Kᵢᵢ Kⱼⱼ)) or float32 (per-point quantities
         in float64, tiles in float32: ~1e-6 relative, see benchmarks/README.md).
@@ -61,17 +66,16 @@ def gram(
     threads: worker threads (default: all cores for NumPy, 1 for CuPy).
     out: a pair of writable arrays (n1, n2) of `dtype` to fill, e.g. `numpy.memmap`s or
         `numpy.lib.format.open_memmap` files for matrices larger than memory; returned. Either
-        may be None: that kernel is then neither stored nor returned (None in its place), so
-        ``net.ntk(X, out=(None, array))`` needs memory for the NTK alone.
-    progress: draw a progress line on stderr.
+        may be None: that kernel is then not wanted (None in its place).
+    progress: a tqdm bar on stderr (`progress.progress_bar`).
     """
     dtype = check_dtype(dtype)
     with np.errstate(over="ignore", invalid="ignore"):  # non-finite tiles are reported below
-        P1 = point_data(spec, xp.asarray(X1), xp).astype(dtype)
-        P2 = P1 if X2 is None else point_data(spec, xp.asarray(X2), xp).astype(dtype)
-    nngp, ntk = _outputs(out, (len(P1), len(P2)), dtype)
+        P1 = point_data(program, xp.asarray(X1), xp).astype(dtype)
+        P2 = P1 if X2 is None else point_data(program, xp.asarray(X2), xp).astype(dtype)
+    nngp, ntk = _outputs(out, (len(P1), len(P2)), dtype, want)
     fill(
-        spec,
+        program,
         P1,
         P2,
         nngp,
@@ -87,7 +91,7 @@ def gram(
 
 
 def fill(
-    spec: LayerSpec,
+    program: Program,
     P1: PointData,
     P2: PointData,
     nngp: np.ndarray,
@@ -100,7 +104,8 @@ def fill(
     progress: bool = False,
     label: str = "kernels",
 ) -> None:
-    """Write the (NNGP, NTK) blocks between P1 and P2 into the host arrays nngp and ntk.
+    """Write the (NNGP, NTK) blocks between P1 and P2 into the host arrays nngp and ntk (either
+    may be None: that kernel is not computed).
 
     symmetric: P2 is P1; only tiles on and above the diagonal are computed, then mirrored.
     """
@@ -109,6 +114,7 @@ def fill(
     workers = ((os.cpu_count() or 1) if backend == "numpy" else 1) if threads is None else threads
     workers = _positive_int(workers, "threads")
     tiles = tile_grid(len(P1), len(P2), size, symmetric)
+    want = (nngp is not None, ntk is not None)
 
     def work(rows: slice, cols: slice) -> None:
         if workers > 1:
@@ -116,10 +122,10 @@ def fill(
         # errstate is per thread: overflow is reported below, by the finiteness check
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             block = kernel_tile(
-                spec, P1.rows(rows.start, rows.stop), P2.rows(cols.start, cols.stop), xp
+                program, P1.rows(rows.start, rows.stop), P2.rows(cols.start, cols.stop), xp, want
             )
         for target, values in zip((nngp, ntk), block, strict=True):
-            if target is None:  # this kernel is not wanted (out=(None, ...))
+            if target is None:  # this kernel is not wanted
                 continue
             values = values.get() if backend == "cupy" else values
             if not np.all(np.isfinite(values)):
@@ -135,12 +141,9 @@ def fill(
             if symmetric and rows != cols:
                 target[cols, rows] = values.T
 
-    bar = Progress(len(tiles), label, progress)
-    try:
+    with progress_bar(len(tiles), label, progress, unit="tile") as bar:
         for _ in _run(work, tiles, workers):
             bar.update()
-    finally:
-        bar.close()
 
 
 def _run(work, tiles: list[tuple[slice, slice]], workers: int) -> Iterator[None]:
@@ -163,9 +166,10 @@ def _outputs(
     out: tuple[np.ndarray | None, np.ndarray | None] | None,
     shape: tuple[int, int],
     dtype: np.dtype,
+    want: tuple[bool, bool],
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     if out is None:
-        return np.empty(shape, dtype), np.empty(shape, dtype)
+        return tuple(np.empty(shape, dtype) if w else None for w in want)
     if not isinstance(out, tuple | list) or len(out) != 2:
         raise InputError("out must be a pair (nngp_out, ntk_out) of arrays")
     if out[0] is None and out[1] is None:

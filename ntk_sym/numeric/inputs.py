@@ -9,6 +9,11 @@ from ..errors import InputError
 
 def as_inputs(X: object, name: str = "X1") -> np.ndarray:
     """`X` as a float64 array of shape (n, d) with finite entries, or an `InputError`."""
+    if np.iscomplexobj(X):
+        raise InputError(
+            f"{name} is complex; the kernels are defined for real inputs (pass the real part, "
+            "or the real and imaginary parts as separate features, explicitly)"
+        )
     try:
         arr = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError) as err:

@@ -1,49 +1,28 @@
-"""A minimal progress line on stderr for long Gram computations (off unless asked for)."""
+"""The package's one progress mechanism: a tqdm bar on stderr, silent unless asked for.
+
+In a terminal it is tqdm's text bar. In a notebook it is tqdm's widget when ipywidgets is
+installed (`tqdm.auto`), else the same text bar; without ipywidgets `tqdm.auto` would warn at
+import in every notebook, so it is used only when ipywidgets is there. Nothing is written to
+stdout, which the book's notebooks compare under nbval.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import sys
-import time
-from typing import TextIO
+
+if importlib.util.find_spec("ipywidgets") is not None:
+    from tqdm.auto import tqdm
+else:
+    from tqdm.std import tqdm
 
 
-class Progress:
-    """Counts finished tiles and redraws ``label: 37% (120/324 tiles, 4.1 s)`` on one line.
+def progress_bar(total: int, desc: str, enabled: bool, unit: str = "it", **options) -> tqdm:
+    """``tqdm(total=total, desc=desc, disable=not enabled, file=sys.stderr, unit=unit)``; use it as
+    a context manager and call ``update()`` per finished unit (tiles, steps, …)."""
+    return tqdm(
+        total=total, desc=desc, disable=not enabled, file=sys.stderr, unit=unit, **options
+    )
 
-    Written to stderr only, and only when `enabled`; redrawn at most every `interval` seconds.
-    """
 
-    def __init__(
-        self,
-        total: int,
-        label: str,
-        enabled: bool,
-        stream: TextIO | None = None,
-        interval: float = 0.2,
-    ) -> None:
-        self.total, self.label, self.enabled = total, label, enabled
-        self.stream = sys.stderr if stream is None else stream
-        self.interval = interval
-        self.done = 0
-        self.start = self.last = time.perf_counter()
-
-    def update(self, count: int = 1) -> None:
-        self.done += count
-        now = time.perf_counter()
-        if self.enabled and (now - self.last >= self.interval or self.done == self.total):
-            self.last = now
-            self._draw(now)
-
-    def close(self) -> None:
-        if self.enabled:
-            if self.done < self.total:  # stopped early (an error): show where
-                self._draw(time.perf_counter())
-            self.stream.write("\n")
-            self.stream.flush()
-
-    def _draw(self, now: float) -> None:
-        pct = 100 * self.done // max(self.total, 1)
-        self.stream.write(
-            f"\r{self.label}: {pct:3d}% ({self.done}/{self.total} tiles, {now - self.start:.1f} s)"
-        )
-        self.stream.flush()
+__all__ = ["progress_bar", "tqdm"]

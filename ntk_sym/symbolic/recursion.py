@@ -1,106 +1,131 @@
-"""The layer recursion as SymPy objects: equations for display, and depth-L kernels unrolled.
+"""A network's kernel recursion as SymPy objects: the chain of layer maps, and its closed form.
 
-With (u, v) ~ N(0, Σ⁽ˡ⁾ restricted to {x, x'}) and T, Ṫ the activation's dual maps:
+The network's input kernel is Σ⁽⁰⁾(x, x') = x·x'/d with Θ⁽⁰⁾ = 0 (neural-tangents' convention);
+layer l maps (Σ⁽ˡ⁻¹⁾₁₁, Σ⁽ˡ⁻¹⁾, Σ⁽ˡ⁻¹⁾₂₂, Θ⁽ˡ⁻¹⁾) to (Σ⁽ˡ⁾, Θ⁽ˡ⁾) by its map
+(`ntk_sym.symbolic.maps`), where Σ⁽ˡ⁾ = Σ⁽ˡ⁾(x, x') and Σ⁽ˡ⁾₁₁ = Σ⁽ˡ⁾(x, x) follows the same
+map on the diagonal. The NNGP and NTK of the network are Σ and Θ after its last layer. A
+residual block's layers are numbered l.1, l.2, … and its output is Σ⁽ˡ⁾ = Σ⁽ˡ·ᵏ⁾ + Σ⁽ˡ⁻¹⁾.
 
-    Σ⁽ˡ⁺¹⁾(x, x') = σ_w² T(Σ⁽ˡ⁾(x, x), Σ⁽ˡ⁾(x, x'), Σ⁽ˡ⁾(x', x')) + σ_b²
-    Σ̇⁽ˡ⁺¹⁾(x, x') = σ_w² Ṫ(Σ⁽ˡ⁾(x, x), Σ⁽ˡ⁾(x, x'), Σ⁽ˡ⁾(x', x'))
-    Θ⁽ˡ⁺¹⁾(x, x') = Σ⁽ˡ⁺¹⁾(x, x') + Σ̇⁽ˡ⁺¹⁾(x, x') Θ⁽ˡ⁾(x, x')
-
-starting from Σ⁽¹⁾ = Θ⁽¹⁾ = σ_w² x·x'/d + σ_b² (NTK parameterization; the standard one replaces
-the Σ⁽ˡ⁺¹⁾ term of Θ by T + 1 and Θ⁽¹⁾ by x·x'/d + 1).
+`chain` gives the equations, `latex` the typeset block, and `unrolled` composes the whole
+network into one expression in x·x', ‖x‖², ‖x'‖² and d (closed-form activations only).
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
 
 import sympy as sp
 
 from ..errors import NTKSymError
-from .activations import Activation
-from .symbols import q11, q12, q22
-
-
-class Network(Protocol):
-    """What the recursion reads of a network description (`ntk_sym.network.Network`)."""
-
-    activation: Activation
-    depth: int
-    w_std: float
-    b_std: float
-    parameterization: str
+from .maps import ActivationMap, DenseMap, KernelMap, KernelState, ResidualMap
 
 #: Input Gram entries of the unrolled kernels: x·x', ‖x‖², ‖x'‖², and the input dimension d.
 xy = sp.Symbol("x·x'", real=True)
 xx, yy = sp.Symbol("‖x‖²", positive=True), sp.Symbol("‖x'‖²", positive=True)
 d = sp.Symbol("d", positive=True, integer=True)
+#: σ_w, σ_b of ``recursion(symbolic=True)`` when every Dense layer has the same values.
 sigma_w, sigma_b = sp.symbols("sigma_w sigma_b", positive=True)
 
 
-def _parameters(net: Network, symbolic: bool) -> tuple[sp.Expr, sp.Expr]:
-    if symbolic:
-        return sigma_w, sigma_b
-    return sp.nsimplify(net.w_std), sp.nsimplify(net.b_std)
+def stage(label: str) -> KernelState:
+    """The symbols Σ⁽ˡ⁾₁₁, Σ⁽ˡ⁾, Σ⁽ˡ⁾₂₂, Θ⁽ˡ⁾ of stage `label`."""
+    return KernelState(
+        sp.Symbol(rf"\Sigma^{{({label})}}_{{11}}", positive=True),
+        sp.Symbol(rf"\Sigma^{{({label})}}", real=True),
+        sp.Symbol(rf"\Sigma^{{({label})}}_{{22}}", positive=True),
+        sp.Symbol(rf"\Theta^{{({label})}}", real=True),
+    )
 
 
-def layer_equations(net: Network, symbolic: bool = True) -> list[sp.Eq]:
-    """The maps from layer l to layer l + 1 as SymPy equations in q11, q12, q22 and Θ⁽ˡ⁾.
+def parameter_symbols(maps: Sequence[KernelMap]) -> dict[DenseMap, tuple[sp.Symbol, sp.Symbol]]:
+    """σ_w, σ_b symbols per distinct Dense layer: shared ones if all Dense layers are equal,
+    else σ_{w,k}, σ_{b,k} numbered in order of appearance."""
+    dense: list[DenseMap] = []
 
-    q11, q12, q22 stand for Σ⁽ˡ⁾(x, x), Σ⁽ˡ⁾(x, x'), Σ⁽ˡ⁾(x', x'). The activation's closed forms
-    are substituted where it has them; otherwise T and Ṫ stay as named expectations.
+    def collect(ms: Sequence[KernelMap]) -> None:
+        for m in ms:
+            if isinstance(m, ResidualMap):
+                collect(m.block)
+            elif isinstance(m, DenseMap) and m not in dense:
+                dense.append(m)
+
+    collect(maps)
+    if len({(m.w_std, m.b_std) for m in dense}) <= 1:
+        return {m: (sigma_w, sigma_b) for m in dense}
+    return {
+        m: (sp.Symbol(f"sigma_w{k}", positive=True), sp.Symbol(f"sigma_b{k}", positive=True))
+        for k, m in enumerate(dense, 1)
+    }
+
+
+def chain(maps: Sequence[KernelMap], symbolic: bool = False) -> list[tuple[sp.Eq, str]]:
+    """(equation, layer label) for the input and every layer: Σ⁽ˡ⁾ = …, Θ⁽ˡ⁾ = ….
+
+    Each layer's right-hand side is its map at the previous stage's symbols (closed forms
+    substituted; T and Ṫ stay named where φ has none). ``symbolic=True`` writes σ_w, σ_b as
+    symbols (`parameter_symbols`) instead of the layer's exact values.
     """
-    act = net.activation
-    w, b = _parameters(net, symbolic)
-    if act.dual is not None:
-        T, Tdot = act.dual, act.derivative_dual
-    else:
-        T = sp.Function("T")(q11, q12, q22)
-        Tdot = sp.Function(r"\dot{T}")(q11, q12, q22)
-    Sigma_next = sp.Symbol(r"\Sigma^{(l+1)}")
-    Sdot_next = sp.Symbol(r"\dot{\Sigma}^{(l+1)}")
-    Theta_l, Theta_next = sp.Symbol(r"\Theta^{(l)}"), sp.Symbol(r"\Theta^{(l+1)}")
-    weights_term = T + 1 if net.parameterization == "standard" else Sigma_next
-    return [
-        sp.Eq(Sigma_next, w**2 * T + b**2),
-        sp.Eq(Sdot_next, w**2 * Tdot),
-        sp.Eq(Theta_next, weights_term + Sdot_next * Theta_l),
+    symbols = parameter_symbols(maps) if symbolic else None
+    first = stage("0")
+    rows = [
+        (sp.Eq(first.s12, xy / d), r"\text{input}"),
+        (sp.Eq(first.ntk, sp.Integer(0)), ""),
     ]
+    _equations(maps, first, "", symbols, rows)
+    return rows
+
+
+def _equations(
+    maps: Sequence[KernelMap], now: KernelState, prefix: str, symbols: dict | None, rows: list
+) -> KernelState:
+    for i, m in enumerate(maps, 1):
+        label = f"{prefix}{i}"
+        out = stage(label)
+        if isinstance(m, ResidualMap):
+            inner = _equations(m.block, now, f"{label}.", symbols, rows)
+            values = KernelState(*(a + b for a, b in zip(inner, now, strict=True)))
+            name = r"\text{residual sum}"
+        else:
+            values = m.apply(now, symbols)
+            name = m.label()
+        rows.append((sp.Eq(out.s12, values.s12), name))
+        rows.append((sp.Eq(out.ntk, values.ntk), ""))
+        now = out
+    return now
+
+
+def latex(maps: Sequence[KernelMap], symbolic: bool = False) -> str:
+    """The chain as one LaTeX ``aligned`` block, each layer's first row tagged with its name."""
+    lines = [
+        f"{sp.latex(eq.lhs)} &= {sp.latex(eq.rhs)}" + (f" && {name}" if name else "")
+        for eq, name in chain(maps, symbolic)
+    ]
+    return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
 
 
 def unrolled(
-    net: Network, symbolic: bool = False, simplify: bool = False
+    maps: Sequence[KernelMap], symbolic: bool = False, simplify: bool = False
 ) -> tuple[sp.Expr, sp.Expr]:
-    """(NNGP, NTK) of `net` in closed form in x·x', ‖x‖², ‖x'‖² and d (module symbols).
+    """(NNGP, NTK) of the network in closed form in x·x', ‖x‖², ‖x'‖² and d (module symbols).
 
-    Practical for small depths: the expressions grow with every layer. With ``symbolic=True``
-    σ_w and σ_b stay symbols; otherwise the network's values are inserted exactly.
-    ``simplify=True`` runs `sympy.simplify` on every layer (slow beyond depth 1).
+    Practical for small depths: the expressions grow with every layer. ``symbolic=True`` keeps
+    σ_w, σ_b as symbols; ``simplify=True`` runs `sympy.simplify` after every layer (slow).
     """
-    act = net.activation
-    if act.dual is None:
-        raise NTKSymError(
-            f"activation {act.name!r} has no closed-form dual, so its kernel cannot be unrolled "
-            "symbolically; use net.nngp / net.ntk (quadrature) instead"
-        )
-    w, b = _parameters(net, symbolic)
-    standard = net.parameterization == "standard"
-    a, c, e = w**2 * xx / d + b**2, w**2 * xy / d + b**2, w**2 * yy / d + b**2
-    theta = xy / d + 1 if standard else c
+    _require_closed_forms(maps)
+    symbols = parameter_symbols(maps) if symbolic else None
     tidy = sp.simplify if simplify else (lambda z: z)
-    q = sp.Symbol("q", positive=True)
-    T_diag = tidy(act.dual.subs({q11: q, q12: q, q22: q}))
-    for _ in range(net.depth):
-        pair = {q11: a, q12: c, q22: e}
-        T, Tdot = act.dual.subs(pair), act.derivative_dual.subs(pair)
-        new_c = w**2 * T + b**2
-        theta = tidy((T + 1 if standard else new_c) + w**2 * Tdot * theta)
-        a, e, c = w**2 * T_diag.subs(q, a) + b**2, w**2 * T_diag.subs(q, e) + b**2, tidy(new_c)
-    return c, theta
+    state = KernelState(xx / d, xy / d, yy / d, sp.Integer(0))
+    for m in maps:
+        state = KernelState(*(tidy(v) for v in m.apply(state, symbols)))
+    return state.s12, state.ntk
 
 
-def latex(net: Network, symbolic: bool = True) -> str:
-    """The layer equations as one LaTeX ``aligned`` block, ready for a notebook or a paper."""
-    rows = [
-        f"{sp.latex(eq.lhs)} &= {sp.latex(eq.rhs)}" for eq in layer_equations(net, symbolic)
-    ]
-    return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+def _require_closed_forms(maps: Sequence[KernelMap], where: str = "") -> None:
+    for i, m in enumerate(maps, 1):
+        if isinstance(m, ResidualMap):
+            _require_closed_forms(m.block, f"{where}{i}.")
+        elif isinstance(m, ActivationMap) and m.duals() is None:
+            raise NTKSymError(
+                f"layer {where}{i} ({m.phi.name}) has no closed-form dual, so the network's "
+                "kernel cannot be unrolled symbolically; use net.nngp / net.ntk (quadrature)"
+            )

@@ -1,9 +1,11 @@
-"""The mpmath reference backend: the textbook recursion at arbitrary precision.
+"""The mpmath reference backend: a network's layer maps iterated at arbitrary precision.
 
-This path is deliberately plain: it iterates q12 ↦ σ_w² T(q11, q12, q22) + σ_b² in the covariance
-form with the catalogue's closed forms (or a two-dimensional mpmath quadrature where there is
-none) at `dps` digits, pair by pair. At 50 digits the cancellations that the float64 engine avoids
-by construction cost nothing here, which is what makes it a reference for that engine.
+This path is deliberately plain: pair by pair, it carries (Σ₁₁, Σ₁₂, Σ₂₂, Θ) in the covariance
+form through the network's layer maps (`ntk_sym.symbolic.maps`), lambdified for mpmath from the
+same SymPy expressions that `recursion` prints, with the catalogue's closed forms (or a
+two-dimensional mpmath quadrature where there is none) at `dps` digits. At 50 digits the
+cancellations that the float64 engine avoids by construction cost nothing here, which is what
+makes it a reference for that engine.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ import numpy as np
 import sympy as sp
 
 from .activations import Activation
+from .maps import ActivationMap, KernelMap, KernelState, ResidualMap
 from .symbols import X, q11, q12, q22
+
+State = tuple[mp.mpf, mp.mpf, mp.mpf, mp.mpf]
 
 
 def _heaviside(x: mp.mpf, h0: mp.mpf | None = None) -> mp.mpf:
@@ -96,38 +101,44 @@ def _guard_degenerate(fn: Callable, integrand: Callable) -> Callable:
     return wrapped
 
 
+def _step(m: KernelMap) -> Callable[[State], State]:
+    """One layer's map on an mpmath state (Σ₁₁, Σ₁₂, Σ₂₂, Θ)."""
+    if isinstance(m, ResidualMap):
+        block = [_step(b) for b in m.block]
+
+        def residual(state: State) -> State:
+            out = state
+            for step in block:
+                out = step(out)
+            return tuple(a + b for a, b in zip(out, state, strict=True))
+
+        return residual
+    if isinstance(m, ActivationMap):
+        T, Td = _dual_functions(m.phi)
+        return lambda s: (T(s[0], s[0], s[0]), T(*s[:3]), T(s[2], s[2], s[2]), Td(*s[:3]) * s[3])
+    symbols = KernelState(*sp.symbols("a c e t", real=True))
+    mapped = _mp_lambdify(tuple(symbols), tuple(m.apply(symbols)))
+    return lambda s: tuple(mapped(*s))
+
+
 def kernels_mpmath(
-    activation: Activation,
-    depth: int,
-    w_std: float,
-    b_std: float,
-    standard: bool,
-    X1: np.ndarray,
-    X2: np.ndarray | None,
-    dps: int = 50,
+    maps: tuple[KernelMap, ...], X1: np.ndarray, X2: np.ndarray | None, dps: int = 50
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(NNGP, NTK) as object arrays of mpmath numbers at `dps` digits."""
+    """(NNGP, NTK) of the layer maps as object arrays of mpmath numbers at `dps` digits.
+
+    Input kernel Σ = x·x'/d, Θ = 0; each pair (x, x') is carried through every layer.
+    """
     symmetric = X2 is None
     X2 = X1 if X2 is None else X2
     with mp.workdps(dps):
-        T, Td = _dual_functions(activation)
-        s, b = mp.mpf(w_std) ** 2, mp.mpf(b_std) ** 2
+        steps = [_step(m) for m in maps]
         d = X1.shape[1]
         A = [[mp.mpf(float(v)) for v in row] for row in X1]
         B = A if symmetric else [[mp.mpf(float(v)) for v in row] for row in X2]
 
-        def sigma1(x, y):
-            return s * mp.fsum(p * r for p, r in zip(x, y, strict=True)) / d + b
+        def dot(x, y):
+            return mp.fsum(p * r for p, r in zip(x, y, strict=True)) / d
 
-        def variances(x):
-            # the diagonal recursion of one point: Σ⁽ˡ⁾(x, x) for l = 1 … depth
-            out = [sigma1(x, x)]
-            for _ in range(depth):
-                out.append(s * T(out[-1], out[-1], out[-1]) + b)
-            return out
-
-        var_a = [variances(x) for x in A]
-        var_b = var_a if symmetric else [variances(y) for y in B]
         nngp = np.empty((len(A), len(B)), dtype=object)
         ntk = np.empty_like(nngp)
         for i, x in enumerate(A):
@@ -135,12 +146,8 @@ def kernels_mpmath(
                 if symmetric and j < i:
                     nngp[i, j], ntk[i, j] = nngp[j, i], ntk[j, i]
                     continue
-                c = sigma1(x, y)
-                th = (c - b) / s + 1 if standard else c
-                for layer in range(depth):
-                    a, e = var_a[i][layer], var_b[j][layer]
-                    t12, td12 = T(a, c, e), Td(a, c, e)
-                    c = s * t12 + b
-                    th = (t12 + 1 if standard else c) + s * td12 * th
-                nngp[i, j], ntk[i, j] = c, th
+                state = (dot(x, x), dot(x, y), dot(y, y), mp.mpf(0))
+                for step in steps:
+                    state = step(state)
+                nngp[i, j], ntk[i, j] = state[1], state[3]
     return nngp, ntk

@@ -1,0 +1,66 @@
+"""Compile a network's layer maps into the engine's program, once per network and backend.
+
+Each symbolic map (`ntk_sym.symbolic.maps`) becomes a numeric step (`ntk_sym.numeric.steps`),
+chosen from one kind → builder table: Dense and LayerNorm need only their numbers, an activation
+its compiled dual (`compile_dual`, cached per activation), a residual block becomes
+Fork, its steps, Join, and Identity disappears. `ntk_sym.numeric.engine.plan` then folds the
+leading Dense into the input and fuses Activation → Dense pairs. Programs are cached per
+(maps, backend, degree): the maps are frozen and hashable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+
+from ..numeric import steps as numeric
+from ..numeric.engine import Program, plan
+from ..symbolic.maps import KernelMap
+from .duals import DEFAULT_QUADRATURE_DEGREE, compile_dual
+
+
+def _dense(m, where, backend, degree):
+    return [numeric.Dense(m.w_std, m.b_std, m.standard, name=f"layer {where} (Dense)")]
+
+
+def _activation(m, where, backend, degree):
+    dual = compile_dual(m.phi, backend, degree)
+    return [numeric.Activation(dual, name=f"layer {where} ({m.phi.name})")]
+
+
+def _layer_norm(m, where, backend, degree):
+    return [numeric.LayerNorm(name=f"layer {where} (LayerNorm)")]
+
+
+def _identity(m, where, backend, degree):
+    return []
+
+
+def _residual(m, where, backend, degree):
+    name = f"layer {where} (Residual)"
+    return [numeric.Fork(name), *_steps(m.block, backend, degree, f"{where}."), numeric.Join(name)]
+
+
+#: kind → builder of the numeric steps of one map.
+BUILDERS: dict[str, Callable] = {
+    "dense": _dense,
+    "activation": _activation,
+    "layer_norm": _layer_norm,
+    "identity": _identity,
+    "residual": _residual,
+}
+
+
+def _steps(maps: Sequence[KernelMap], backend: str, degree: int, prefix: str = "") -> list:
+    out: list = []
+    for i, m in enumerate(maps, 1):
+        out.extend(BUILDERS[m.kind](m, f"{prefix}{i}", backend, degree))
+    return out
+
+
+@lru_cache(maxsize=256)
+def compile_network(
+    maps: tuple[KernelMap, ...], backend: str = "numpy", degree: int = DEFAULT_QUADRATURE_DEGREE
+) -> Program:
+    """The engine's `Program` for the layer maps `maps` on `backend` (cached)."""
+    return plan(_steps(maps, backend, int(degree)))

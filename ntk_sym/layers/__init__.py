@@ -1,0 +1,49 @@
+"""Networks as compositions of layers, each carrying its derived kernel map.
+
+>>> from ntk_sym.layers import Dense, Relu, Residual, LayerNorm, serial
+>>> net = serial(Dense(1.5, 0.1), Relu(), Residual(Dense(), Relu(), Dense()), LayerNorm(), Dense())
+
+Conventions are neural-tangents' ``stax``: input kernel Σ = x·x'/d, Θ = 0, and each layer's map
+as in `ntk_sym.symbolic.maps`.
+"""
+
+from .core import (
+    Abs,
+    Activation,
+    Dense,
+    Elu,
+    Erf,
+    Gelu,
+    Identity,
+    LayerNorm,
+    LeakyRelu,
+    Relu,
+    Residual,
+    Sigmoid,
+    Silu,
+    Softplus,
+    Tanh,
+)
+from .serial import Serial, check_layers, mlp, serial
+
+__all__ = [
+    "Abs",
+    "Activation",
+    "Dense",
+    "Elu",
+    "Erf",
+    "Gelu",
+    "Identity",
+    "LayerNorm",
+    "LeakyRelu",
+    "Relu",
+    "Residual",
+    "Serial",
+    "Sigmoid",
+    "Silu",
+    "Softplus",
+    "Tanh",
+    "check_layers",
+    "mlp",
+    "serial",
+]

@@ -1,0 +1,213 @@
+"""Each layer kind's kernel map on (Σ₁₁, Σ₁₂, Σ₂₂, Θ₁₂), as SymPy expressions.
+
+A layer of an infinitely wide network maps the kernels of its input, at a pair of network inputs
+(x, x'), to those of its output. With Σ₁₁ = Σ(x, x), Σ₁₂ = Σ(x, x'), Σ₂₂ = Σ(x', x') and
+Θ = Θ(x, x') (conventions of neural-tangents' ``stax``):
+
+* `DenseMap` (σ_w, σ_b), NTK parameterization: Σ' = σ_w² Σ₁₂ + σ_b², Θ' = Σ' + σ_w² Θ;
+  standard parameterization (weight learning rates η/fan_in): Θ' = Σ₁₂ + 1 + σ_w² Θ.
+* `ActivationMap` (φ): Σ' = T(Σ₁₁, Σ₁₂, Σ₂₂) = 𝔼[φ(u)φ(v)], Θ' = Ṫ(Σ₁₁, Σ₁₂, Σ₂₂) Θ with
+  (u, v) ~ N(0, Σ) and Ṫ = 𝔼[φ'(u)φ'(v)] = ∂T/∂Σ₁₂ (Price).
+* `LayerNormMap` (over features, in the limit): Σ' = Σ₁₂/√(Σ₁₁Σ₂₂), Θ' = Θ/√(Σ₁₁Σ₂₂). This is
+  normalisation by the root mean square of the features; it equals the mean-centred LayerNorm
+  where the features average to zero (after a Dense, whose outputs are centred Gaussians).
+* `IdentityMap`: Σ' = Σ, Θ' = Θ.
+* `ResidualMap` (block): out = block(x) + x, so Σ' = Σ_block + Σ and Θ' = Θ_block + Θ.
+
+Every map acts on the diagonal by the same formula at (Σ₁₁, Σ₁₁, Σ₁₁). The maps are frozen and
+hashable: they are the cache keys of the compiled kernels. `ntk_sym.layers` subclasses them into
+the public layers; nothing here knows about arrays.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import ClassVar, NamedTuple
+
+import sympy as sp
+
+from ..errors import NTKSymError
+from .activations import Activation as Phi
+from .symbols import q11, q12, q22
+
+#: The dual's arguments (Σ₁₁, Σ₁₂, Σ₂₂).
+_Q = (q11, q12, q22)
+
+PARAMETERIZATIONS = ("ntk", "standard")
+
+
+class KernelState(NamedTuple):
+    """Σ(x, x), Σ(x, x'), Σ(x', x') and Θ(x, x') at one point of the network."""
+
+    s11: sp.Expr
+    s12: sp.Expr
+    s22: sp.Expr
+    ntk: sp.Expr
+
+
+class KernelMap:
+    """Base of the layer maps: `apply` maps a `KernelState` to the next one."""
+
+    kind: ClassVar[str] = "layer"
+
+    def apply(self, state: KernelState, symbols: dict | None = None) -> KernelState:
+        """The state after this layer; `symbols` maps parameter names to SymPy symbols to use
+        instead of the layer's values (for ``recursion(symbolic=True)``)."""
+        raise NotImplementedError
+
+    def on_diagonal(self, v: sp.Expr, symbols: dict | None = None) -> sp.Expr:
+        """Σ'(x, x) from Σ(x, x) = v (the same map at Σ₁₁ = Σ₁₂ = Σ₂₂ = v)."""
+        return self.apply(KernelState(v, v, v, sp.Integer(0)), symbols).s12
+
+    def label(self) -> str:
+        """The layer as LaTeX, e.g. ``\\mathrm{Dense}(\\sigma_w = 1.5)``."""
+        return rf"\mathrm{{{type(self).__name__}}}"
+
+
+def exact(value: float) -> sp.Expr:
+    """A float parameter as the SymPy number it reads as (1.5 → 3/2, 0.1 → 1/10)."""
+    return sp.nsimplify(value)
+
+
+@dataclass(frozen=True)
+class DenseMap(KernelMap):
+    """Σ' = σ_w² Σ₁₂ + σ_b²;  Θ' = Σ' + σ_w² Θ (NTK) or Σ₁₂ + 1 + σ_w² Θ (standard)."""
+
+    w_std: float = 1.0
+    b_std: float = 0.0
+    parameterization: str = "ntk"
+    kind: ClassVar[str] = "dense"
+
+    def __post_init__(self) -> None:
+        for label, value, positive in (("w_std", self.w_std, True), ("b_std", self.b_std, False)):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, numbers.Real)
+                or not math.isfinite(value)
+            ):
+                raise NTKSymError(f"Dense: {label} must be a finite real number, got {value!r}")
+            if value < 0 or (positive and value == 0):
+                need = "positive" if positive else "non-negative"
+                raise NTKSymError(f"Dense: {label} (σ) must be {need}, got {value!r}")
+        if self.parameterization not in PARAMETERIZATIONS:
+            raise NTKSymError(
+                "Dense: parameterization must be 'ntk' or 'standard', got "
+                f"{self.parameterization!r}"
+            )
+        object.__setattr__(self, "w_std", float(self.w_std))
+        object.__setattr__(self, "b_std", float(self.b_std))
+
+    @property
+    def standard(self) -> bool:
+        return self.parameterization == "standard"
+
+    def parameters(self, symbols: dict | None = None) -> tuple[sp.Expr, sp.Expr]:
+        """(σ_w, σ_b) as SymPy objects: the given symbols, or the exact values."""
+        if symbols is not None and self in symbols:
+            return symbols[self]
+        return exact(self.w_std), exact(self.b_std)
+
+    def apply(self, state: KernelState, symbols: dict | None = None) -> KernelState:
+        w, b = self.parameters(symbols)
+        s11, s12, s22 = (w**2 * v + b**2 for v in state[:3])
+        weights = state.s12 + 1 if self.standard else s12
+        return KernelState(s11, s12, s22, weights + w**2 * state.ntk)
+
+    def label(self) -> str:
+        std = r",\ \mathrm{standard}" if self.standard else ""
+        return rf"\mathrm{{Dense}}(\sigma_w = {self.w_std:g},\ \sigma_b = {self.b_std:g}{std})"
+
+
+class ActivationMap(KernelMap):
+    """Σ' = T(Σ₁₁, Σ₁₂, Σ₂₂), Θ' = Ṫ(Σ₁₁, Σ₁₂, Σ₂₂) Θ, with φ's duals (`phi`).
+
+    Subclasses provide `phi`, the catalogue `Activation`. Without a closed form, T and Ṫ stay
+    the named expectations ``T_φ``, ``\\dot{T}_φ``.
+    """
+
+    kind: ClassVar[str] = "activation"
+
+    @property
+    def phi(self) -> Phi:
+        raise NotImplementedError
+
+    def duals(self) -> tuple[sp.Expr, sp.Expr] | None:
+        """(T, Ṫ) in closed form in (q11, q12, q22), or None."""
+        phi = self.phi
+        return None if phi.dual is None else (phi.dual, phi.derivative_dual)
+
+    def apply(self, state: KernelState, symbols: dict | None = None) -> KernelState:
+        pairs = [(state.s11, state.s11, state.s11), tuple(state[:3]), (state.s22,) * 3]
+        closed = self.duals()
+        if closed is None:
+            T = sp.Function(rf"T_{{{self.phi.name}}}")
+            Td = sp.Function(rf"\dot{{T}}_{{{self.phi.name}}}")
+            values = [T(*p) for p in pairs]
+            slope = Td(*state[:3])
+        else:
+            values = [
+                closed[0].subs(dict(zip(_Q, p, strict=True)), simultaneous=True) for p in pairs
+            ]
+            slope = closed[1].subs(dict(zip(_Q, state[:3], strict=True)), simultaneous=True)
+        return KernelState(values[0], values[1], values[2], slope * state.ntk)
+
+    def label(self) -> str:
+        return rf"\phi = \mathrm{{{self.phi.name}}}"
+
+
+@dataclass(frozen=True)
+class LayerNormMap(KernelMap):
+    """Σ' = Σ₁₂/√(Σ₁₁Σ₂₂), Θ' = Θ/√(Σ₁₁Σ₂₂) (features normalised to unit mean square)."""
+
+    kind: ClassVar[str] = "layer_norm"
+
+    def apply(self, state: KernelState, symbols: dict | None = None) -> KernelState:
+        root = sp.sqrt(state.s11) * sp.sqrt(state.s22)
+        return KernelState(sp.Integer(1), state.s12 / root, sp.Integer(1), state.ntk / root)
+
+    def label(self) -> str:
+        return r"\mathrm{LayerNorm}"
+
+
+@dataclass(frozen=True)
+class IdentityMap(KernelMap):
+    """Σ' = Σ, Θ' = Θ."""
+
+    kind: ClassVar[str] = "identity"
+
+    def apply(self, state: KernelState, symbols: dict | None = None) -> KernelState:
+        return state
+
+    def label(self) -> str:
+        return r"\mathrm{Identity}"
+
+
+@dataclass(frozen=True)
+class ResidualMap(KernelMap):
+    """out = block(x) + x: Σ' = Σ_block + Σ, Θ' = Θ_block + Θ, block = `block` in order."""
+
+    block: tuple[KernelMap, ...] = ()
+    kind: ClassVar[str] = "residual"
+
+    def __post_init__(self) -> None:
+        if not self.block:
+            raise NTKSymError(
+                "Residual: the block is empty (Residual() would be x + x; "
+                "give it layers, e.g. Residual(Dense(), Relu(), Dense()))"
+            )
+        for i, layer in enumerate(self.block):
+            if not isinstance(layer, KernelMap):
+                raise NTKSymError(
+                    f"Residual: block entry {i} is {layer!r}, not a layer (ntk_sym.layers)"
+                )
+
+    def apply(self, state: KernelState, symbols: dict | None = None) -> KernelState:
+        out = state
+        for layer in self.block:
+            out = layer.apply(out, symbols)
+        return KernelState(*(a + b for a, b in zip(out, state, strict=True)))
+
+    def label(self) -> str:
+        return r"\mathrm{Residual}(" + r",\ ".join(m.label() for m in self.block) + ")"
