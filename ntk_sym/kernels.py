@@ -13,11 +13,15 @@ from functools import partial
 import numpy as np
 
 from .compile import DEFAULT_QUADRATURE_DEGREE, array_module
+from .compile.conv import compile_conv, layer_names
 from .compile.layers import compile_network
 from .errors import NTKSymError
+from .numeric.conv.gram import conv_gram
+from .numeric.conv.inputs import as_image_pair
 from .numeric.dask import gram_dask
 from .numeric.gram import gram
 from .numeric.inputs import as_input_pair
+from .symbolic.conv_maps import is_convolutional
 from .symbolic.maps import KernelMap
 from .symbolic.reference import kernels_mpmath
 
@@ -54,6 +58,10 @@ def kernels(
     is not wanted, e.g. ``net.kernels(X, out=(None, memmap))``), progress (a tqdm bar on
     stderr); for "dask", chunks (block edge, or (rows, cols)), dtype and tile (within blocks).
     """
+    if is_convolutional(layers):
+        return _conv_kernels(tuple(layers), X1, X2, backend, degree, dtype=dtype, tile=tile,
+                             threads=threads, out=out, progress=progress, chunks=chunks,
+                             want=want, label=label)
     A, B = as_input_pair(X1, X2)
     if backend not in BACKENDS:
         raise NTKSymError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -93,3 +101,15 @@ def kernels(
         label=label,
         want=want,
     )
+
+
+def _conv_kernels(layers, X1, X2, backend: str, degree: int, *, chunks, **options):
+    """`kernels` of a network with convolutional layers (images in, `ntk_sym.numeric.conv`)."""
+    if backend not in ("numpy", "cupy"):
+        raise NTKSymError(f"convolutional networks run on backend 'numpy' or 'cupy', not "
+                          f"{backend!r}")
+    if chunks is not None:
+        raise NTKSymError("chunks applies to backend='dask' only; use tile= for tiling")
+    A, B = as_image_pair(X1, X2, layer_names(layers))
+    program = compile_conv(layers, A.shape[1:], backend, degree)
+    return conv_gram(program, A, B, xp=array_module(backend), **options)

@@ -24,15 +24,20 @@ from .core import (
     Softplus,
     Tanh,
 )
+from .conv import AvgPool, Conv, Flatten, GlobalAvgPool
 from .serial import Serial, check_layers, mlp, serial
 
 __all__ = [
     "Abs",
     "Activation",
+    "AvgPool",
+    "Conv",
     "Dense",
     "Elu",
     "Erf",
+    "Flatten",
     "Gelu",
+    "GlobalAvgPool",
     "Identity",
     "LayerNorm",
     "LeakyRelu",

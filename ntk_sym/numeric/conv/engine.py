@@ -73,8 +73,8 @@ def plan(steps: tuple, input_shape: tuple[int, ...]) -> Program:
 
 @dataclass(frozen=True)
 class PointData:
-    """Per-image quantities: `var[i]` = Σ(x, x)[p, p] at the input of step i, (n, *Sᵢ); the
-    diagonal kernels `nngp`, `ntk` = K(x, x), (n,)."""
+    """Per-image quantities: `var[i]` = Σ(x, x)[p, p] at the input of step i, (*Sᵢ, n) (the
+    image index last, as in `layout`); the diagonal kernels `nngp`, `ntk` = K(x, x), (n,)."""
 
     var: tuple
     nngp: object
@@ -82,7 +82,7 @@ class PointData:
 
     def rows(self, start: int, stop: int) -> PointData:
         sl = slice(start, stop)
-        return PointData(tuple(v[sl] for v in self.var), self.nngp[sl], self.ntk[sl])
+        return PointData(tuple(v[..., sl] for v in self.var), self.nngp[sl], self.ntk[sl])
 
     def astype(self, dtype) -> PointData:
         return PointData(tuple(v.astype(dtype, copy=False) for v in self.var),
@@ -122,7 +122,7 @@ def point_data(program: Program, X, xp: types.ModuleType = np, chunk: int = 256)
         k, t = forward(program, Xc, Xc, lay, record, None, xp)
         nngp.append(k)
         ntk.append(t)
-    return PointData(tuple(xp.concatenate(p) for p in parts), xp.concatenate(nngp),
+    return PointData(tuple(xp.concatenate(p, axis=-1) for p in parts), xp.concatenate(nngp),
                      xp.concatenate(ntk))
 
 

@@ -1,18 +1,20 @@
 """How a tile's pair arrays are indexed, and how per-point arrays broadcast against them.
 
-Per-point arrays have shape (t, *S): one value per image and spatial position (or (t,) after
-the readout). Pair arrays hold a kernel between two sets of images:
+Arrays keep the image index LAST, so that the spatial shifts of a Conv move long contiguous
+runs of memory. Per-point arrays have shape (*S, t): one value per spatial position and image
+((t,) after the readout). Pair arrays hold a kernel between two sets of images:
 
-* outer, full:     (t₁, t₂, *S, *S')   Σ(x_i, x'_j)[p, p'] at every pixel pair;
-* outer, diagonal: (t₁, t₂, *S)        only p = p' (Conv stacks ending in Flatten);
-* zipped, full:    (t, *S, *S)         Σ(x_i, x_i)[p, p'], each image with itself;
-* zipped, diagonal:(t, *S)             the per-pixel variances Σ(x_i, x_i)[p, p].
+* outer, full:      (*S, *S', t₁, t₂)   Σ(x_i, x'_j)[p, p'] at every pixel pair;
+* outer, diagonal:  (*S, t₁, t₂)        only p = p' (Conv stacks ending in Flatten);
+* zipped, full:     (*S, *S', t)        Σ(x_i, x_i)[p, p'], each image with itself;
+* zipped, diagonal: (*S, t)             the per-pixel variances Σ(x_i, x_i)[p, p].
 
 After the readout (GlobalAvgPool or Flatten) there are no spatial axes (nd = 0).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 
@@ -24,10 +26,6 @@ class Layout:
     full: bool
     nd: int
 
-    @property
-    def lead(self) -> int:
-        return 1 if self.zipped else 2
-
     def pooled(self) -> Layout:
         """The layout after the readout: no spatial axes left."""
         return replace(self, full=True, nd=0)
@@ -36,57 +34,54 @@ class Layout:
         """The spatial axes of the first image, then (full layouts) of the second."""
         if self.nd == 0:
             return []
-        first = tuple(range(self.lead, self.lead + self.nd))
-        if not self.full:
-            return [first]
-        return [first, tuple(range(self.lead + self.nd, self.lead + 2 * self.nd))]
+        first = tuple(range(self.nd))
+        return [first, tuple(range(self.nd, 2 * self.nd))] if self.full else [first]
 
     def spatial_axes(self) -> tuple[int, ...]:
         return tuple(a for g in self.groups() for a in g)
 
+    def _ones(self) -> tuple[int, ...]:
+        return (1,) * self.nd if self.full else ()
+
     def left(self, v):
-        """Per-point array (t₁, *S) of the first image set, broadcastable to the pair arrays."""
-        t, spatial = v.shape[0], v.shape[1:]
-        ones = (1,) * self.nd if self.full else ()
-        if self.zipped:
-            return v.reshape(t, *spatial, *ones)
-        return v.reshape(t, 1, *spatial, *ones)
+        """Per-point array (*S, t₁) of the first image set, broadcastable to the pair arrays."""
+        *spatial, t = v.shape
+        return v.reshape(*spatial, *self._ones(), *((t,) if self.zipped else (t, 1)))
 
     def right(self, v):
-        """Per-point array (t₂, *S') of the second image set, broadcastable likewise."""
-        t, spatial = v.shape[0], v.shape[1:]
-        ones = (1,) * self.nd if self.full else ()
-        if self.zipped:
-            return v.reshape(t, *ones, *spatial)
-        return v.reshape(1, t, *ones, *spatial)
+        """Per-point array (*S', t₂) of the second image set, broadcastable likewise."""
+        *spatial, t = v.shape
+        if not self.full:
+            return v.reshape(*spatial, *((t,) if self.zipped else (1, t)))
+        return v.reshape(*self._ones(), *spatial, *((t,) if self.zipped else (1, t)))
 
     def split(self, idx: tuple) -> tuple[tuple, tuple]:
-        """Index arrays of pair entries → (indices into the first set's per-point arrays,
-        indices into the second's)."""
+        """Index arrays of pair entries (as `nonzero` gives) → (indices into the first set's
+        per-point arrays, indices into the second's), each (*position, image)."""
         n = self.nd
-        if self.zipped:
-            first = (idx[0], *idx[1:1 + n])
-            second = (idx[0], *idx[1 + n:1 + 2 * n]) if self.full else first
-            return first, second
-        first = (idx[0], *idx[2:2 + n])
-        second = (idx[1], *idx[2 + n:2 + 2 * n]) if self.full else (idx[1], *idx[2:2 + n])
-        return first, second
+        first_pos = idx[:n]
+        second_pos = idx[n:2 * n] if self.full else first_pos
+        images = idx[(2 * n if self.full else n):]
+        i1, i2 = (images[0], images[0]) if self.zipped else images
+        return (*first_pos, i1), (*second_pos, i2)
 
     def join(self, first: tuple, second: tuple) -> tuple:
         """The inverse of `split` (diagonal layouts take the position from `first`)."""
-        spatial = (*first[1:], *second[1:]) if self.full else first[1:]
-        if self.zipped:
-            return (first[0], *spatial)
-        return (first[0], second[0], *spatial)
+        spatial = (*first[:-1], *second[:-1]) if self.full else first[:-1]
+        images = (first[-1],) if self.zipped else (first[-1], second[-1])
+        return (*spatial, *images)
 
     def diagonal(self, cov, xp):
-        """Σ(x, x)[p, p] from a zipped pair array: (t, *S)."""
+        """Σ(x, x)[p, p] from a zipped pair array: (*S, t)."""
         if not self.full or self.nd == 0:
             return cov
-        t = cov.shape[0]
-        spatial = cov.shape[1:1 + self.nd]
-        size = 1
-        for s in spatial:
-            size *= s
-        return xp.ascontiguousarray(
-            cov.reshape(t, size, size).diagonal(0, 1, 2)).reshape(t, *spatial)
+        spatial, t = cov.shape[:self.nd], cov.shape[-1]
+        size = math.prod(spatial)
+        diag = cov.reshape(size, size, t).diagonal(0, 0, 1)  # (t, P)
+        return xp.ascontiguousarray(diag.T).reshape(*spatial, t)
+
+    def pixel_diagonal(self, arr):
+        """The entries p = p' of a full pair array: (*batch, P) (a view)."""
+        size = math.prod(arr.shape[:self.nd])
+        batch = arr.shape[2 * self.nd:]
+        return arr.reshape(size, size, *batch).diagonal(0, 0, 1)

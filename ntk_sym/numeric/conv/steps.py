@@ -64,10 +64,11 @@ def input_pairs(X1, X2, lay: Layout, xp: types.ModuleType = np) -> Pairs:
     letters = "hwl"[: lay.nd]
     first = "a" + letters + "z"
     second = ("a" if lay.zipped else "b") + (letters.upper() if lay.full else letters) + "z"
-    target = ("a" if lay.zipped else "ab") + letters + (letters.upper() if lay.full else "")
+    target = letters + (letters.upper() if lay.full else "") + ("a" if lay.zipped else "ab")
     cov = xp.einsum(f"{first},{second}->{target}", X1, X2) / channels
 
     def units(X):
+        X = xp.moveaxis(X, 0, -2)  # (*S, t, C): indexed by (*position, image)
         norm = xp.sqrt(xp.einsum("...c,...c->...", X, X))
         safe = xp.where(norm > 0, norm, 1.0)
         return X / safe[..., None], norm / np.sqrt(channels)
@@ -106,10 +107,11 @@ def angle(state: Pairs, v1, v2, lay: Layout, needs_theta: bool, xp: types.Module
     """(θ or None, cos θ, sin θ) of the state's Σ (module docstring). A position of zero
     variance has no direction: θ = π/2 there, which gives the exact covariance 0."""
     cos = xp.multiply(lay.left(_inv_root(v1, xp)), lay.right(_inv_root(v2, xp)))
-    cos = xp.multiply(cos, state.cov)
-    near = xp.abs(cos) > NEAR_COS
-    xp.clip(cos, -1.0, 1.0, out=cos)
-    sin = xp.sqrt((1.0 - cos) * (1.0 + cos))
+    cos *= state.cov
+    sin = xp.multiply(cos, cos)
+    near = sin > NEAR_COS**2  # |cos θ| > NEAR_COS, rounding beyond 1 included
+    xp.subtract(1.0, sin, out=sin)
+    xp.sqrt(sin, out=sin)  # NaN where |cos θ| > 1: those entries are near, redone below
     theta = xp.arccos(cos) if needs_theta else None
     if xp.any(near):
         idx = xp.nonzero(near)
@@ -226,9 +228,7 @@ class ReadoutStep:
 
     def _reduce(self, arr, lay: Layout, xp):
         if self.kind == "flatten" and lay.full:
-            t = arr.shape[: lay.lead]
-            size = int(np.prod(arr.shape[lay.lead:lay.lead + lay.nd]))
-            return arr.reshape(*t, size, size).diagonal(0, -2, -1).mean(-1)
+            return lay.pixel_diagonal(arr).mean(-1)
         return arr.mean(axis=lay.spatial_axes())
 
     def pairs(self, state: Pairs, v1, v2, lay: Layout, shape, xp=np, ntk: bool = True) -> Pairs:

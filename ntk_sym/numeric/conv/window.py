@@ -21,8 +21,6 @@ import numpy as np
 
 from ...errors import InputError
 
-PADDINGS = ("SAME", "VALID", "CIRCULAR")
-
 
 @dataclass(frozen=True)
 class Window:
@@ -71,11 +69,11 @@ class Window:
         return pads
 
     def source(self, coords: tuple, delta: tuple[int, ...], shape: tuple[int, ...]):
-        """Input positions of the output positions `coords` = (point, o₁, …) (index arrays) at
-        offset δ: ((point, i₁, …), valid) with `valid` False where the position is padding
+        """Input positions of the output positions `coords` = (o₁, …, image) (index arrays) at
+        offset δ: ((i₁, …, image), valid) with `valid` False where the position is padding
         (its index is then clipped to 0, so that it can still be read)."""
-        point, *out = coords
-        valid = np.ones(point.shape, dtype=bool)
+        *out, image = coords
+        valid = np.ones(image.shape, dtype=bool)
         new = []
         for o, d, s, (lo, _), n in zip(out, delta, self.strides, self.pads(shape), shape,
                                        strict=True):
@@ -87,7 +85,17 @@ class Window:
                 valid &= inside
                 i = np.where(inside, i, 0)
             new.append(i)
-        return (point, *new), valid
+        return (*new, image), valid
+
+
+def _ranges(n: int, k: int, s: int, lo: int, out: int, d: int) -> tuple[slice, slice] | None:
+    """(output slice, input slice) of the outputs o whose input o·s + d − lo lies in [0, n)."""
+    first = max(0, -(-(lo - d) // s))
+    last = min(out - 1, (n - 1 + lo - d) // s)
+    if last < first:
+        return None
+    start = first * s + d - lo
+    return slice(first, last + 1), slice(start, start + (last - first) * s + 1, s)
 
 
 def window_mean(arr, groups: list[tuple[int, ...]], window: Window, shape: tuple[int, ...],
@@ -95,23 +103,35 @@ def window_mean(arr, groups: list[tuple[int, ...]], window: Window, shape: tuple
     """The mean over the window's offsets δ of `arr` shifted by δ along every axis group.
 
     Each group lists the axes of one image's spatial position; all groups move by the same δ
-    (a Conv on a pair kernel Σ[p, p'] shifts p and p' together). Returns a new array.
+    (a Conv on a pair kernel Σ[p, p'] shifts p and p' together). The mean is taken one spatial
+    axis at a time (the window is a product of 1-D windows), adding shifted slices into the
+    output: zero padding is never materialised, only CIRCULAR wraps by padding. Returns a new
+    array.
     """
+    out_shape = window.out_shape(shape, "window")
     pads = window.pads(shape)
-    if any(p != (0, 0) for p in pads):
-        width = [(0, 0)] * arr.ndim
-        for group in groups:
-            for axis, p in zip(group, pads, strict=True):
-                width[axis] = p
-        arr = xp.pad(arr, width, mode="wrap" if window.padding == "CIRCULAR" else "constant")
-    out = window.out_shape(shape, "window")
-    total = None
-    for delta in window.offsets():
-        index = [slice(None)] * arr.ndim
-        for group in groups:
-            for axis, d, s, o in zip(group, delta, window.strides, out, strict=True):
-                index[axis] = slice(d, d + s * (o - 1) + 1, s)
-        part = arr[tuple(index)]
-        total = part.copy() if total is None else xp.add(total, part, out=total)
-    total /= window.count
-    return total
+    for axis in range(len(shape)):
+        n, k, s, o = shape[axis], window.size[axis], window.strides[axis], out_shape[axis]
+        lo = pads[axis][0]
+        axes = [group[axis] for group in groups]
+        if window.padding == "CIRCULAR" and lo + pads[axis][1] > 0:
+            width = [(0, 0)] * arr.ndim
+            for a in axes:
+                width[a] = pads[axis]
+            arr = xp.pad(arr, width, mode="wrap")
+            n, lo = n + lo + pads[axis][1], 0
+        new_shape = list(arr.shape)
+        for a in axes:
+            new_shape[a] = o
+        total = xp.zeros(new_shape, dtype=arr.dtype)
+        for d in range(k):
+            ranges = _ranges(n, k, s, lo, o, d)
+            if ranges is None:
+                continue
+            target, source = [slice(None)] * arr.ndim, [slice(None)] * arr.ndim
+            for a in axes:
+                target[a], source[a] = ranges
+            total[tuple(target)] += arr[tuple(source)]
+        total /= k
+        arr = total
+    return arr
