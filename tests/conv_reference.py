@@ -24,20 +24,22 @@ def _sources(shape, size, strides, padding):
     """(out_shape, src) with src[o, δ] the flat input position of output o at offset δ, or
     the index P (a zero entry) for padding."""
     if padding == "VALID":
-        out = tuple((n - k) // s + 1 for n, k, s in zip(shape, size, strides))
+        out = tuple((n - k) // s + 1 for n, k, s in zip(shape, size, strides, strict=True))
         lo = [0] * len(shape)
     else:
-        out = tuple(-(-n // s) for n, s in zip(shape, strides))
-        lo = [max((o - 1) * s + k - n, 0) // 2 for n, k, s, o in zip(shape, size, strides, out)]
+        out = tuple(-(-n // s) for n, s in zip(shape, strides, strict=True))
+        lo = [max((o - 1) * s + k - n, 0) // 2
+              for n, k, s, o in zip(shape, size, strides, out, strict=True)]
     flat = {p: i for i, p in enumerate(_positions(shape))}
     offsets = _positions(size)
     src = np.zeros((len(_positions(out)), len(offsets)), dtype=int)
     for a, o in enumerate(_positions(out)):
         for j, d in enumerate(offsets):
-            q = [oi * s + di - l for oi, s, di, l in zip(o, strides, d, lo)]
+            q = [oi * s + di - before
+                 for oi, s, di, before in zip(o, strides, d, lo, strict=True)]
             if padding == "CIRCULAR":
-                q = [qi % n for qi, n in zip(q, shape)]
-            inside = all(0 <= qi < n for qi, n in zip(q, shape))
+                q = [qi % n for qi, n in zip(q, shape, strict=True)]
+            inside = all(0 <= qi < n for qi, n in zip(q, shape, strict=True))
             src[a, j] = flat[tuple(q)] if inside else len(flat)
     return out, src
 
@@ -79,8 +81,7 @@ def _erf(c, v1, v2):
 
 def reference_kernels(layers, X1, X2=None, dps: int = 30):
     """(NNGP, NTK) between the images X1 (n₁, *S, C) and X2 as float64 arrays (n₁, n₂)."""
-    X2 = X1 if X2 is None else X2
-    X = np.concatenate([X1, X2])
+    X = X1 if X2 is None else np.concatenate([X1, X2])
     N, shape, C = X.shape[0], X.shape[1:-1], X.shape[-1]
     with mp.workdps(dps):
         flat = np.array([[[mp.mpf(float(v)) for v in px] for px in img.reshape(-1, C)]
@@ -131,5 +132,6 @@ def reference_kernels(layers, X1, X2=None, dps: int = 30):
                 K = K_new
             else:
                 raise ValueError(kind)
-    n1 = X1.shape[0]
-    return (np.array(K[:n1, n1:], dtype=float), np.array(T[:n1, n1:], dtype=float))
+    n1 = 0 if X2 is None else X1.shape[0]
+    return (np.array(K[n1:, n1:] if X2 is None else K[:n1, n1:], dtype=float),
+            np.array(T[n1:, n1:] if X2 is None else T[:n1, n1:], dtype=float))

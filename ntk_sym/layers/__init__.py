@@ -7,6 +7,7 @@ Conventions are neural-tangents' ``stax``: input kernel Σ = x·x'/d, Θ = 0, an
 as in `ntk_sym.symbolic.maps`.
 """
 
+from .conv import AvgPool, Conv, Flatten, GlobalAvgPool
 from .core import (
     Abs,
     Activation,
@@ -24,7 +25,6 @@ from .core import (
     Softplus,
     Tanh,
 )
-from .conv import AvgPool, Conv, Flatten, GlobalAvgPool
 from .serial import Serial, check_layers, mlp, serial
 
 __all__ = [
