@@ -17,7 +17,13 @@ Activations act on every pixel pair; a ``Dense`` after GlobalAvgPool or Flatten 
 
 from __future__ import annotations
 
-from ..symbolic.conv_maps import AvgPoolMap, ConvMap, FlattenMap, GlobalAvgPoolMap
+import numpy as np
+
+from ..errors import NTKSymError
+from ..finite import conv as cnn
+from ..finite.functions import activation_functions
+from ..symbolic.conv_maps import AvgPoolMap, ConvMap, FlattenMap, GlobalAvgPoolMap, resolve_window
+from .core import Activation, Dense
 
 
 class Conv(ConvMap):
@@ -38,4 +44,41 @@ class Flatten(FlattenMap):
     """All positions and channels as one feature vector; a Dense after it is the readout."""
 
 
-__all__ = ["AvgPool", "Conv", "Flatten", "GlobalAvgPool"]
+
+
+def finite_cnn(net, X, width: int, seed: int = 0):
+    """The finite twin (`ntk_sym.finite.conv.FiniteCNN`) of the network `net` (``serial``
+    of Conv, activations, AvgPool, GlobalAvgPool/Flatten and Dense) for images shaped like X,
+    with `width` channels per Conv and units per hidden Dense, weights from `seed`."""
+    from_map = {Conv: _conv_twin, AvgPool: _pool_twin,
+                GlobalAvgPool: lambda m, nd: cnn.FiniteGlobalAvgPool(),
+                Flatten: lambda m, nd: cnn.FiniteFlatten()}
+    nd = np.asarray(X).ndim - 2
+    twins = []
+    for i, layer in enumerate(net.layers, 1):
+        make = from_map.get(type(layer))
+        if make is not None:
+            twins.append(make(layer, nd))
+        elif isinstance(layer, Dense):
+            if layer.standard:
+                raise NTKSymError(f"layer {i} (Dense): finite CNNs use the NTK parameterization")
+            twins.append(cnn.FiniteDense(layer.w_std, layer.b_std))
+        elif isinstance(layer, Activation):
+            twins.append(cnn.FiniteActivation(*activation_functions(layer.phi), layer.phi.name))
+        else:
+            raise NTKSymError(f"layer {i} ({layer!r}) has no finite convolutional twin")
+    return cnn.init_for(tuple(twins), X, width, seed)
+
+
+def _conv_twin(m: Conv, nd: int) -> cnn.FiniteConv:
+    size = resolve_window(m.filter_shape, nd)
+    return cnn.FiniteConv(size, resolve_window(m.strides, len(size)), m.padding, m.w_std,
+                          m.b_std)
+
+
+def _pool_twin(m: AvgPool, nd: int) -> cnn.FiniteAvgPool:
+    size = resolve_window(m.window, nd)
+    return cnn.FiniteAvgPool(size, resolve_window(m.strides, len(size)))
+
+
+__all__ = ["AvgPool", "Conv", "Flatten", "GlobalAvgPool", "finite_cnn"]

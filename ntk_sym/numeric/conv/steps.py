@@ -37,7 +37,7 @@ import numpy as np
 
 from ..dual import CompiledDual
 from .layout import Layout
-from .window import Window, window_mean
+from .window import Window, window_sum
 
 #: Entries with |cos θ| above this get their angle from the gaps. Below it sin θ ≥ 0.014, and
 #: an error of a few ulps in Σ/√(v₁v₂) moves θ = arccos by at most ~1e-13, ~ε/sin θ.
@@ -114,7 +114,8 @@ def angle(state: Pairs, v1, v2, lay: Layout, needs_theta: bool, xp: types.Module
     xp.sqrt(sin, out=sin)  # NaN where |cos θ| > 1: those entries are near, redone below
     theta = xp.arccos(cos) if needs_theta else None
     if xp.any(near):
-        idx = xp.nonzero(near)
+        # nonzero of the flat mask, then unravel: much cheaper than nonzero of an n-D mask
+        idx = xp.unravel_index(xp.flatnonzero(near), near.shape)
         gaps = state.gaps or direct_gaps(state.cov, v1, v2, lay, xp)
         P, Q = (xp.maximum(g, 0.0) for g in gaps(idx))
         y, x, total = 2.0 * xp.sqrt(P * Q), Q - P, P + Q
@@ -180,18 +181,22 @@ class ConvStep:
 
     def pairs(self, state: Pairs, v1, v2, lay: Layout, shape, xp=np, ntk: bool = True) -> Pairs:
         s, b = self.w_std**2, self.b_std**2
+        scale = s / self.window.count
         groups = lay.groups()
-        cov = window_mean(state.cov, groups, self.window, shape, xp)
-        cov *= s
-        cov += b
+        cov = window_sum(state.cov, groups, self.window, shape, xp)
         new_ntk = None
-        if ntk:
-            if state.ntk is None:
-                new_ntk = cov.copy()
-            else:
-                new_ntk = window_mean(state.ntk, groups, self.window, shape, xp)
-                new_ntk *= s
-                new_ntk += cov
+        if ntk and state.ntk is not None:
+            # Θ' = Σ' + s·mean(Θ) = s·mean(Σ + Θ) + b: one window sum, the maps are linear
+            new_ntk = window_sum(state.ntk, groups, self.window, shape, xp)
+            new_ntk += cov
+            new_ntk *= scale
+            if b:
+                new_ntk += b
+        cov *= scale
+        if b:
+            cov += b
+        if ntk and state.ntk is None:
+            new_ntk = cov.copy()
         prev = state.gaps or direct_gaps(state.cov, v1, v2, lay, xp)
         return Pairs(cov, new_ntk, window_gaps(prev, v1, v2, lay, self.window, shape, s, b, xp))
 
@@ -208,7 +213,8 @@ class PoolStep:
 
     def _pool(self, arr, lay: Layout, shape, xp):
         for group in lay.groups():
-            arr = window_mean(arr, [group], self.window, shape, xp)
+            arr = window_sum(arr, [group], self.window, shape, xp)
+        arr /= self.window.count ** len(lay.groups())
         return arr
 
     def pairs(self, state: Pairs, v1, v2, lay: Layout, shape, xp=np, ntk: bool = True) -> Pairs:

@@ -88,7 +88,7 @@ class Window:
         return (*new, image), valid
 
 
-def _ranges(n: int, k: int, s: int, lo: int, out: int, d: int) -> tuple[slice, slice] | None:
+def _ranges(n: int, s: int, lo: int, out: int, d: int) -> tuple[slice, slice] | None:
     """(output slice, input slice) of the outputs o whose input o·s + d − lo lies in [0, n)."""
     first = max(0, -(-(lo - d) // s))
     last = min(out - 1, (n - 1 + lo - d) // s)
@@ -98,12 +98,13 @@ def _ranges(n: int, k: int, s: int, lo: int, out: int, d: int) -> tuple[slice, s
     return slice(first, last + 1), slice(start, start + (last - first) * s + 1, s)
 
 
-def window_mean(arr, groups: list[tuple[int, ...]], window: Window, shape: tuple[int, ...],
-                xp: types.ModuleType = np):
-    """The mean over the window's offsets δ of `arr` shifted by δ along every axis group.
+def window_sum(arr, groups: list[tuple[int, ...]], window: Window, shape: tuple[int, ...],
+               xp: types.ModuleType = np):
+    """The sum over the window's offsets δ of `arr` shifted by δ along every axis group (divide
+    by `Window.count` for the mean).
 
     Each group lists the axes of one image's spatial position; all groups move by the same δ
-    (a Conv on a pair kernel Σ[p, p'] shifts p and p' together). The mean is taken one spatial
+    (a Conv on a pair kernel Σ[p, p'] shifts p and p' together). The sum is taken one spatial
     axis at a time (the window is a product of 1-D windows), adding shifted slices into the
     output: zero padding is never materialised, only CIRCULAR wraps by padding. Returns a new
     array.
@@ -120,18 +121,27 @@ def window_mean(arr, groups: list[tuple[int, ...]], window: Window, shape: tuple
                 width[a] = pads[axis]
             arr = xp.pad(arr, width, mode="wrap")
             n, lo = n + lo + pads[axis][1], 0
-        new_shape = list(arr.shape)
-        for a in axes:
-            new_shape[a] = o
-        total = xp.zeros(new_shape, dtype=arr.dtype)
-        for d in range(k):
-            ranges = _ranges(n, k, s, lo, o, d)
-            if ranges is None:
+        parts = [r for r in (_ranges(n, s, lo, o, d) for d in range(k)) if r is not None]
+        # start from an offset that covers every output (SAME's centre), else from zeros
+        whole = next((r for r in parts if r[0] == slice(0, o)), None)
+        total = None
+        if whole is None:
+            new_shape = list(arr.shape)
+            for a in axes:
+                new_shape[a] = o
+            total = xp.zeros(new_shape, dtype=arr.dtype)
+        for ranges in parts:
+            target, source = [slice(None)] * arr.ndim, [slice(None)] * arr.ndim
+            for a in axes:
+                target[a], source[a] = ranges
+            if total is None and ranges is whole:
+                total = arr[tuple(source)].copy()
+        for ranges in parts:
+            if ranges is whole:
                 continue
             target, source = [slice(None)] * arr.ndim, [slice(None)] * arr.ndim
             for a in axes:
                 target[a], source[a] = ranges
             total[tuple(target)] += arr[tuple(source)]
-        total /= k
         arr = total
     return arr
