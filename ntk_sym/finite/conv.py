@@ -95,20 +95,28 @@ class FiniteConv:
     def forward(self, params, a):
         W, b = params
         patches, *geometry = _patches(a, self.size, self.strides, self.padding)
-        c_w = self.w_std / math.sqrt(W.shape[0] * W.shape[1])
-        h = c_w * np.einsum("...kc,kcd->...d", patches, W) + self.b_std * b
+        k, c, d = W.shape
+        c_w = self.w_std / math.sqrt(k * c)
+        h = c_w * (patches.reshape(-1, k * c) @ W.reshape(k * c, d))
+        h = h.reshape(*patches.shape[:-2], d) + self.b_std * b
         return h, (patches, geometry, c_w)
 
-    def backward(self, params, cache, delta):
-        """(δ_in, per-example gradients (N, #W), (N, #b)) for δ = ∂f/∂h' (N, *O, D)."""
+    def backward(self, params, cache, delta, summed: bool = False):
+        """(δ_in, gradients of W and b) for δ = ∂f/∂h' (N, *O, D): per example, (N, #W) and
+        (N, #b), or summed over the examples, (1, #W) and (1, #b)."""
         W, _ = params
         patches, (padded_shape, pads, out), c_w = cache
-        n, k, c, d = delta.shape[0], *patches.shape[-2:], delta.shape[-1]
+        n, (k, c, d) = delta.shape[0], W.shape
         flat_delta = delta.reshape(n, -1, d)
-        gW = c_w * np.einsum("nqkc,nqd->nkcd", patches.reshape(n, -1, k, c), flat_delta)
-        gW = gW.reshape(n, -1)
-        gb = self.b_std * flat_delta.sum(axis=1)
-        back = c_w * np.einsum("...d,kcd->...kc", delta, W)
+        if summed:
+            gW = c_w * (patches.reshape(-1, k * c).T @ flat_delta.reshape(-1, d)).reshape(1, -1)
+            gb = self.b_std * flat_delta.sum(axis=(0, 1))[None]
+        else:
+            gW = c_w * np.einsum("nqkc,nqd->nkcd", patches.reshape(n, -1, k, c), flat_delta)
+            gW = gW.reshape(n, -1)
+            gb = self.b_std * flat_delta.sum(axis=1)
+        back = c_w * (delta.reshape(-1, d) @ W.reshape(k * c, d).T)
+        back = back.reshape(*delta.shape[:-1], k, c)
         return _unpatch(back, padded_shape, pads, self.size, self.strides, out,
                         self.padding), (gW, gb)
 
@@ -131,11 +139,15 @@ class FiniteDense:
         c_w = self.w_std / math.sqrt(W.shape[1])
         return c_w * a @ W.T + self.b_std * b, (a, c_w)
 
-    def backward(self, params, cache, delta):
+    def backward(self, params, cache, delta, summed: bool = False):
         W, _ = params
         a, c_w = cache
-        gW = c_w * np.einsum("ni,nj->nij", delta, a).reshape(delta.shape[0], -1)
-        return c_w * delta @ W, (gW, self.b_std * delta)
+        if summed:
+            grads = ((c_w * delta.T @ a).reshape(1, -1), self.b_std * delta.sum(axis=0)[None])
+        else:
+            gW = c_w * np.einsum("ni,nj->nij", delta, a).reshape(delta.shape[0], -1)
+            grads = (gW, self.b_std * delta)
+        return c_w * delta @ W, grads
 
 
 @dataclass(frozen=True)
@@ -149,7 +161,7 @@ class FiniteActivation:
     def forward(self, params, h):
         return self.phi(h), h
 
-    def backward(self, params, h, delta):
+    def backward(self, params, h, delta, summed: bool = False):
         return self.dphi(h) * delta, ()
 
 
@@ -164,7 +176,7 @@ class FiniteAvgPool:
         patches, *geometry = _patches(a, self.size, self.strides, "VALID")
         return patches.mean(axis=-2), geometry
 
-    def backward(self, params, geometry, delta):
+    def backward(self, params, geometry, delta, summed: bool = False):
         k = math.prod(self.size)
         grad = np.repeat(delta[..., None, :] / k, k, axis=-2)
         padded_shape, pads, out = geometry
@@ -178,7 +190,7 @@ class FiniteGlobalAvgPool:
     def forward(self, params, a):
         return a.mean(axis=tuple(range(1, a.ndim - 1))), a.shape
 
-    def backward(self, params, shape, delta):
+    def backward(self, params, shape, delta, summed: bool = False):
         positions = math.prod(shape[1:-1])
         spatial = (slice(None),) + (None,) * (len(shape) - 2) + (slice(None),)
         return np.broadcast_to(delta[spatial] / positions, shape).copy(), ()
@@ -191,7 +203,7 @@ class FiniteFlatten:
     def forward(self, params, a):
         return a.reshape(a.shape[0], -1), a.shape
 
-    def backward(self, params, shape, delta):
+    def backward(self, params, shape, delta, summed: bool = False):
         return delta.reshape(shape), ()
 
 
@@ -206,27 +218,33 @@ class FiniteCNN:
     params: list
 
     def forward(self, X: np.ndarray) -> tuple[np.ndarray, list]:
-        """(f(X) of shape (N,), the caches for `gradients`)."""
+        """(f(X) of shape (N, outputs), the caches for the backward pass)."""
         a, caches = np.asarray(X, dtype=np.float64), []
         for layer, params in zip(self.layers, self.params, strict=True):
             a, cache = layer.forward(params, a)
             caches.append(cache)
-        return a[:, 0], caches
+        return a, caches
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
-        return self.forward(X)[0]
+        """f(X): (N,) for one output, else (N, outputs)."""
+        f = self.forward(X)[0]
+        return f[:, 0] if f.shape[1] == 1 else f
 
-    def gradients(self, X: np.ndarray) -> np.ndarray:
-        """Per-example gradients ∂f(x_i)/∂θ, all parameters flattened: (N, #θ)."""
+    def gradients(self, X: np.ndarray, delta: np.ndarray | None = None,
+                  summed: bool = False) -> np.ndarray:
+        """Per-example gradients of Σ_j δ_ij f_j(x_i) with respect to θ, all parameters
+        flattened: (N, #θ) (summed over the examples: (1, #θ)). The default δ = 1 (one
+        output) gives ∂f(x_i)/∂θ."""
         f, caches = self.forward(X)
-        delta = np.ones((f.shape[0], 1))
+        delta = np.ones(f.shape) if delta is None else np.asarray(delta, dtype=np.float64)
         grads = []
         for layer, params, cache in zip(self.layers[::-1], self.params[::-1], caches[::-1],
                                         strict=True):
-            delta, g = layer.backward(params, cache, delta)
+            delta, g = layer.backward(params, cache, delta, summed)
             grads.append(g)
         # in the order of `flat_params`: layers first to last
-        flat = [g.reshape(f.shape[0], -1) for group in grads[::-1] for g in group]
+        rows = 1 if summed else f.shape[0]
+        flat = [g.reshape(rows, -1) for group in grads[::-1] for g in group]
         return np.concatenate(flat, axis=1)
 
     def empirical_ntk(self, X1: np.ndarray, X2: np.ndarray | None = None) -> np.ndarray:
@@ -249,18 +267,31 @@ class FiniteCNN:
             new.append(tuple(group))
         return FiniteCNN(self.layers, new)
 
+    def fit(self, X: np.ndarray, Y: np.ndarray, lr: float, steps: int) -> tuple[FiniteCNN, list]:
+        """Full-batch gradient descent on the loss ½ Σ_ij (f_j(x_i) − Y_ij)² / N (Y of shape
+        (N, outputs)), the NTK parameterization's learning rate `lr`: (trained copy, losses)."""
+        net, losses = self, []
+        Y = np.asarray(Y, dtype=np.float64).reshape(len(X), -1)
+        for _ in range(steps):
+            residual = net.forward(X)[0] - Y
+            losses.append(0.5 * float((residual**2).sum()) / len(X))
+            step = net.gradients(X, residual / len(X), summed=True)[0]
+            net = net.with_flat_params(net.flat_params() - lr * step)
+        return net, losses
 
-def init_for(layers: tuple, X: np.ndarray, width: int, seed: int = 0) -> FiniteCNN:
+
+def init_for(layers: tuple, X: np.ndarray, width: int, seed: int = 0,
+             outputs: int = 1) -> FiniteCNN:
     """A network of the twins `layers` for images shaped like X (N, *S, C): every hidden Conv
-    and Dense has `width` outputs, the last Dense one; W, b ~ N(0, 1), drawn in layer order
-    from ``numpy.random.default_rng(seed)``."""
+    and Dense has `width` outputs, the last Dense `outputs`; W, b ~ N(0, 1), drawn in layer
+    order from ``numpy.random.default_rng(seed)``."""
     rng = np.random.default_rng(seed)
     a = np.zeros((1, *np.asarray(X).shape[1:]))
     last = max(i for i, layer in enumerate(layers) if isinstance(layer, _WEIGHTED))
     params = []
     for i, layer in enumerate(layers):
         if isinstance(layer, _WEIGHTED):
-            p = layer.init(rng, a.shape[-1], 1 if i == last else width)
+            p = layer.init(rng, a.shape[-1], outputs if i == last else width)
         else:
             p = ()
         params.append(p)

@@ -46,10 +46,11 @@ class Flatten(FlattenMap):
 
 
 
-def finite_cnn(net, X, width: int, seed: int = 0):
+def finite_cnn(net, X, width: int, seed: int = 0, outputs: int = 1):
     """The finite twin (`ntk_sym.finite.conv.FiniteCNN`) of the network `net` (``serial``
     of Conv, activations, AvgPool, GlobalAvgPool/Flatten and Dense) for images shaped like X,
-    with `width` channels per Conv and units per hidden Dense, weights from `seed`."""
+    with `width` channels per Conv and units per hidden Dense, `outputs` outputs, weights from
+    `seed`."""
     from_map = {Conv: _conv_twin, AvgPool: _pool_twin,
                 GlobalAvgPool: lambda m, nd: cnn.FiniteGlobalAvgPool(),
                 Flatten: lambda m, nd: cnn.FiniteFlatten()}
@@ -67,7 +68,7 @@ def finite_cnn(net, X, width: int, seed: int = 0):
             twins.append(cnn.FiniteActivation(*activation_functions(layer.phi), layer.phi.name))
         else:
             raise NTKSymError(f"layer {i} ({layer!r}) has no finite convolutional twin")
-    return cnn.init_for(tuple(twins), X, width, seed)
+    return cnn.init_for(tuple(twins), X, width, seed, outputs)
 
 
 def _conv_twin(m: Conv, nd: int) -> cnn.FiniteConv:
