@@ -72,6 +72,14 @@ def timed(fn, *args, **kwargs):
     return time.perf_counter() - start, result
 
 
+def cpu_timed(fn, *args, **kwargs) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of all threads): on a loaded shared machine the CPU time is
+    the steadier measure of the work; wall ≈ CPU / threads when the cores are free."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn(*args, **kwargs)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
 def deviation(ours: np.ndarray, base: np.ndarray) -> tuple[float, float]:
     d = np.sqrt(np.diag(base))
     rel = np.abs(ours - base) / np.outer(d, d)
@@ -107,9 +115,13 @@ def main() -> None:
           f"{min(base_t) / min(ours_t):.1f}x | {off:.1e} | {on:.1e} |")
 
     X = rng.random((200, 8, 8, 1))
-    t200 = min(timed(NET.kernels, X, threads=threads)[0] for _ in range(2))
-    print(f"n = 200 random: {t200:.1f} s; neural-tangents 38 s on the issue author's machine "
-          f"(cross-machine): ratio {NEURAL_TANGENTS_N200_SECONDS / t200:.1f}x")
+    for dtype in (np.float64, np.float32):
+        wall, cpu = min(cpu_timed(NET.kernels, X, threads=threads, dtype=dtype)
+                        for _ in range(2))
+        print(f"n = 200 random, {np.dtype(dtype).name}: {wall:.1f} s wall, {cpu:.1f} s CPU "
+              f"({cpu / threads:.1f} s per thread); neural-tangents 38 s on the issue author's "
+              f"machine (cross-machine): ratio {NEURAL_TANGENTS_N200_SECONDS / wall:.1f}x wall, "
+              f"{NEURAL_TANGENTS_N200_SECONDS * threads / cpu:.1f}x per-thread CPU")
 
     digits = load_digits().images[:, :, :, None] / 16.0
     n = len(digits) if args.full else min(args.subset, len(digits))
@@ -117,13 +129,17 @@ def main() -> None:
     NET.kernels(digits[:min(n, 100)], threads=threads)
     peak_small = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
+    cpu = time.process_time()
     t, (K, T) = timed(NET.kernels, digits[:n], threads=threads)
+    cpu = time.process_time() - cpu
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     full_pairs = len(digits) * (len(digits) + 1) / 2
     estimate = t * full_pairs / (n * (n + 1) / 2)
-    print(f"digits n = {n}: {t:.1f} s ({t / 60:.2f} min), peak RSS {rss / 2**30:.2f} GiB, "
-          f"tracemalloc peak at n = 100: {peak_small / 2**20:.0f} MiB; full 1797 "
-          f"{'measured' if args.full else 'extrapolated'}: {estimate / 60:.1f} min")
+    scale = full_pairs / (n * (n + 1) / 2)
+    print(f"digits n = {n}: {t:.1f} s wall ({t / 60:.2f} min), {cpu:.1f} s CPU, peak RSS "
+          f"{rss / 2**30:.2f} GiB, tracemalloc peak at n = 100: {peak_small / 2**20:.0f} MiB; "
+          f"full 1797 {'measured' if args.full else 'extrapolated'}: {estimate / 60:.1f} min "
+          f"wall, {cpu * scale / threads / 60:.1f} min of CPU per thread")
     offdiag = K[~np.eye(n, dtype=bool)]
     print(f"NNGP diagonal mean {np.diag(K).mean():.4f}, off-diagonal mean {offdiag.mean():.4f}; "
           f"NTK diagonal mean {np.diag(T).mean():.4f}")

@@ -105,9 +105,9 @@ def kernels(
 
 def _conv_kernels(layers, X1, X2, backend: str, degree: int, *, chunks, **options):
     """`kernels` of a network with convolutional layers (images in, `ntk_sym.numeric.conv`)."""
-    if backend not in ("numpy", "cupy"):
-        raise NTKSymError(f"convolutional networks run on backend 'numpy' or 'cupy', not "
-                          f"{backend!r}")
+    if backend != "numpy":
+        raise NTKSymError(f"convolutional networks run on backend 'numpy' (threads, float32, "
+                          f"out=), not {backend!r} yet")
     if chunks is not None:
         raise NTKSymError("chunks applies to backend='dask' only; use tile= for tiling")
     A, B = as_image_pair(X1, X2, layer_names(layers))

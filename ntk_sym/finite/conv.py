@@ -11,7 +11,8 @@ channels last, NTK parameterization and every weight ~ N(0, 1):
 
 Every hidden Conv and Dense has `width` output channels/units, the last Dense one output f.
 As width → ∞, f's covariance over the weights and its empirical NTK Σ_θ ∂f(x)/∂θ·∂f(x')/∂θ
-tend to the NNGP and NTK of the layers, with fluctuations O(width^{-1/2}).
+tend to the NNGP and NTK of the layers, with fluctuations O(width^{-1/2}). `FiniteCNN.fit`
+trains one network (several outputs allowed) by full-batch gradient descent.
 
 Nothing here imports ntk_sym.layers: `ntk_sym.layers.conv.finite_cnn` builds the twins.
 """
