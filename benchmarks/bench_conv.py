@@ -11,7 +11,8 @@ Network (issue 12): Conv(3×3) → ReLU → Conv(3×3) → ReLU → GlobalAvgPoo
    of 2; the deviation |ntk_sym − baseline|/√(KᵢᵢKⱼⱼ) is reported off and on the diagonal.
 2. n = 200 random 8×8×1 images (uniform on [0, 1)): ntk_sym's time, and its ratio to the 38 s
    that neural-tangents took on the issue author's machine (a cross-machine figure).
-3. All 1797 scikit-learn digits (8×8×1, /16): the full CNTK-GAP Gram matrix with --full (time
+3. (Run first, so that the peak resident memory is its own.) All 1797 scikit-learn digits
+   (8×8×1, /16): the full CNTK-GAP Gram matrix with --full (time
    and the process's peak resident memory, ru_maxrss, an upper bound: interpreter and
    libraries included); without it, a subset of --subset images is timed and the full time is
    extrapolated by the pair count, n(n+1)/2 (the per-pair work dominates: the per-image work,
@@ -103,26 +104,6 @@ def main() -> None:
     rng = np.random.default_rng(0)
     NET.ntk(rng.random((2, 8, 8, 1)))  # compile the dual once
 
-    X = rng.random((60, 8, 8, 1))
-    base_t, ours_t = [], []
-    for _ in range(2):
-        t, base = timed(baseline, X)
-        base_t.append(t)
-        t, ours = timed(NET.kernels, X, threads=threads)
-        ours_t.append(t)
-    off, on = deviation(ours[1], base[1])
-    print(f"| n = 60 random | {min(base_t):.2f} | {min(ours_t):.2f} | "
-          f"{min(base_t) / min(ours_t):.1f}x | {off:.1e} | {on:.1e} |")
-
-    X = rng.random((200, 8, 8, 1))
-    for dtype in (np.float64, np.float32):
-        wall, cpu = min(cpu_timed(NET.kernels, X, threads=threads, dtype=dtype)
-                        for _ in range(2))
-        print(f"n = 200 random, {np.dtype(dtype).name}: {wall:.1f} s wall, {cpu:.1f} s CPU "
-              f"({cpu / threads:.1f} s per thread); neural-tangents 38 s on the issue author's "
-              f"machine (cross-machine): ratio {NEURAL_TANGENTS_N200_SECONDS / wall:.1f}x wall, "
-              f"{NEURAL_TANGENTS_N200_SECONDS * threads / cpu:.1f}x per-thread CPU")
-
     digits = load_digits().images[:, :, :, None] / 16.0
     n = len(digits) if args.full else min(args.subset, len(digits))
     tracemalloc.start()
@@ -143,6 +124,26 @@ def main() -> None:
     offdiag = K[~np.eye(n, dtype=bool)]
     print(f"NNGP diagonal mean {np.diag(K).mean():.4f}, off-diagonal mean {offdiag.mean():.4f}; "
           f"NTK diagonal mean {np.diag(T).mean():.4f}")
+
+    X = rng.random((60, 8, 8, 1))
+    base_t, ours_t = [], []
+    for _ in range(2):
+        t, base = timed(baseline, X)
+        base_t.append(t)
+        t, ours = timed(NET.kernels, X, threads=threads)
+        ours_t.append(t)
+    off, on = deviation(ours[1], base[1])
+    print(f"| n = 60 random | {min(base_t):.2f} | {min(ours_t):.2f} | "
+          f"{min(base_t) / min(ours_t):.1f}x | {off:.1e} | {on:.1e} |")
+
+    X = rng.random((200, 8, 8, 1))
+    for dtype in (np.float64, np.float32):
+        wall, cpu = min(cpu_timed(NET.kernels, X, threads=threads, dtype=dtype)
+                        for _ in range(2))
+        print(f"n = 200 random, {np.dtype(dtype).name}: {wall:.1f} s wall, {cpu:.1f} s CPU "
+              f"({cpu / threads:.1f} s per thread); neural-tangents 38 s on the issue author's "
+              f"machine (cross-machine): ratio {NEURAL_TANGENTS_N200_SECONDS / wall:.1f}x wall, "
+              f"{NEURAL_TANGENTS_N200_SECONDS * threads / cpu:.1f}x per-thread CPU")
 
 
 if __name__ == "__main__":

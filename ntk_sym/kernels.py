@@ -13,7 +13,7 @@ from functools import partial
 import numpy as np
 
 from .compile import DEFAULT_QUADRATURE_DEGREE, array_module
-from .compile.conv import compile_conv, layer_names
+from .compile.conv import compile_conv, first_spatial_layer
 from .compile.layers import compile_network
 from .errors import NTKSymError
 from .numeric.conv.gram import conv_gram
@@ -110,6 +110,6 @@ def _conv_kernels(layers, X1, X2, backend: str, degree: int, *, chunks, **option
                           f"out=), not {backend!r} yet")
     if chunks is not None:
         raise NTKSymError("chunks applies to backend='dask' only; use tile= for tiling")
-    A, B = as_image_pair(X1, X2, layer_names(layers))
+    A, B = as_image_pair(X1, X2, first_spatial_layer(layers))
     program = compile_conv(layers, A.shape[1:], backend, degree)
     return conv_gram(program, A, B, xp=array_module(backend), **options)

@@ -75,7 +75,7 @@ def compile_conv(maps: tuple[KernelMap, ...], image_shape: tuple[int, ...],
     return plan(tuple(steps), tuple(image_shape))
 
 
-def layer_names(maps: Sequence[KernelMap]) -> str:
+def first_spatial_layer(maps: Sequence[KernelMap]) -> str:
     """The first spatial layer's name, for input errors."""
     for i, m in enumerate(maps, 1):
         if getattr(m, "spatial", False):

@@ -90,7 +90,7 @@ def _inv_root(v, xp):
     return xp.where(root > 0, 1.0 / xp.where(root > 0, root, 1.0), 0.0)
 
 
-def direct_gaps(cov, v1, v2, lay: Layout, xp: types.ModuleType = np) -> Gaps:
+def variance_gaps(cov, v1, v2, lay: Layout, xp: types.ModuleType = np) -> Gaps:
     """g∓ from Σ and the variances, with g₋ = ((v₁ + v₂)/2 − Σ) − (√v₁ − √v₂)²/2 (exactly 0
     when Σ = v₁ = v₂) and g₊ = ((v₁ + v₂)/2 + Σ) − (√v₁ − √v₂)²/2."""
 
@@ -116,7 +116,7 @@ def angle(state: Pairs, v1, v2, lay: Layout, needs_theta: bool, xp: types.Module
     if xp.any(near):
         # nonzero of the flat mask, then unravel: much cheaper than nonzero of an n-D mask
         idx = xp.unravel_index(xp.flatnonzero(near), near.shape)
-        gaps = state.gaps or direct_gaps(state.cov, v1, v2, lay, xp)
+        gaps = state.gaps or variance_gaps(state.cov, v1, v2, lay, xp)
         P, Q = (xp.maximum(g, 0.0) for g in gaps(idx))
         y, x, total = 2.0 * xp.sqrt(P * Q), Q - P, P + Q
         cos[idx], sin[idx] = x / total, y / total
@@ -197,7 +197,7 @@ class ConvStep:
             cov += b
         if ntk and state.ntk is None:
             new_ntk = cov.copy()
-        prev = state.gaps or direct_gaps(state.cov, v1, v2, lay, xp)
+        prev = state.gaps or variance_gaps(state.cov, v1, v2, lay, xp)
         return Pairs(cov, new_ntk, window_gaps(prev, v1, v2, lay, self.window, shape, s, b, xp))
 
 
@@ -263,7 +263,7 @@ class DenseStep:
             new_ntk = state.cov + 1.0 if self.standard else cov.copy()
             if state.ntk is not None:
                 new_ntk += s * state.ntk
-        prev = state.gaps or direct_gaps(state.cov, v1, v2, lay, xp)
+        prev = state.gaps or variance_gaps(state.cov, v1, v2, lay, xp)
 
         def gaps(idx):
             left, right = lay.split(idx)
