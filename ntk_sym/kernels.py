@@ -44,6 +44,7 @@ def kernels(
     chunks: int | tuple[int, int] | None = None,
     want: tuple[bool, bool] = (True, True),
     label: str = "kernels",
+    report: dict | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(NNGP, NTK) Gram matrices of shape (n1, n2) of the network `layers` between the rows of X1
     and X2 (None for a kernel not in `want`).
@@ -56,7 +57,9 @@ def kernels(
     Options of the numeric backends (`ntk_sym.numeric.gram.gram`): dtype (float64 or float32),
     tile (tile edge), threads, out (a pair of arrays or memmaps to fill; None for a kernel that
     is not wanted, e.g. ``net.kernels(X, out=(None, memmap))``), progress (a tqdm bar on
-    stderr); for "dask", chunks (block edge, or (rows, cols)), dtype and tile (within blocks).
+    stderr), report (a dict that receives ``"bounds"``: the (layer name, bound) that duals with
+    certified error bounds returned, over all tiles and layers; empty for closed forms); for "dask",
+    chunks (block edge, or (rows, cols)), dtype and tile (within blocks).
     """
     if is_convolutional(layers):
         return _conv_kernels(tuple(layers), X1, X2, backend, degree, dtype=dtype, tile=tile,
@@ -67,9 +70,12 @@ def kernels(
         raise NTKSymError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend == "mpmath":
         nngp, ntk = kernels_mpmath(tuple(layers), A, B, dps)
+        if report is not None:
+            report["bounds"] = []  # the reference: closed forms or dps-digit quadrature
         return (nngp if want[0] else None), (ntk if want[1] else None)
     if backend == "dask":
-        unused = [k for k, v in (("threads", threads), ("out", out), ("progress", progress)) if v]
+        given = (("threads", threads), ("out", out), ("progress", progress), ("report", report))
+        unused = [k for k, v in given if v is not None and v is not False]
         if unused:
             raise NTKSymError(
                 f"{', '.join(unused)} do not apply to backend='dask' (dask schedules the blocks "
@@ -100,6 +106,7 @@ def kernels(
         progress=progress,
         label=label,
         want=want,
+        report=report,
     )
 
 

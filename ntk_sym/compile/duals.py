@@ -13,7 +13,7 @@ import math
 import sympy as sp
 
 from ..errors import NTKSymError
-from ..numeric.dual import CompiledDual, direct_gaps
+from ..numeric.dual import AngleForm, CompiledDual, direct_gaps
 from ..symbolic.activations import Activation
 from ..symbolic.stable import SERIES_SWITCH, C, D, diagonal_form, pair_form, series_branches
 from ..symbolic.symbols import X, q11, q22, theta
@@ -120,7 +120,16 @@ def _compile_angle(act: Activation, backend: str) -> CompiledDual:
             gap_plus = xp.where(degenerate, direct + T12, gap_plus)
         return gap_minus, gap_plus
 
-    return CompiledDual(diag, pair, gaps, "angle", needs_theta=J_t.has(theta) or K_t.has(theta))
+    # the same maps with their constant factors apart, for the engine's fused hidden layer
+    (j, J_rest), (kappa, K_rest) = (
+        sp.factor_terms(e).as_independent(theta, C, S, as_Add=False) for e in (J_t, K_t)
+    )
+    form = AngleForm(
+        k, float(j), float(kappa), lambdify((theta, C, S), (J_rest, K_rest), backend, cse=True)
+    )
+    return CompiledDual(
+        diag, pair, gaps, "angle", needs_theta=J_t.has(theta) or K_t.has(theta), angle_form=form
+    )
 
 
 def _compile_closed_form(act: Activation, backend: str) -> CompiledDual:
@@ -147,5 +156,3 @@ def _compile_closed_form(act: Activation, backend: str) -> CompiledDual:
         return T12, Tdot
 
     return CompiledDual(diag, pair, direct_gaps, "closed form")
-
-

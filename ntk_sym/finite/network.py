@@ -1,25 +1,27 @@
-"""A finite-width MLP in NumPy with the conventions of `ntk_sym.network`, and its empirical kernels.
+"""A finite-width network in NumPy built from a tuple of layer twins, and its empirical kernels.
 
-Layer l = 0..L maps a⁽ˡ⁾ ∈ ℝ^{n_l} (a⁽⁰⁾ = x, n_0 = d; n_1 = … = n_L = width; n_{L+1} = 1) to
+The network is ``net.finite_layers()`` (`ntk_sym.finite.layers`): every hidden Dense has output
+width n = `width`, the readout (the last layer, a Dense) has output width 1, and f(x) is the
+readout's output. For ``mlp(φ, L, σ_w, σ_b)`` this is
 
     h⁽ˡ⁺¹⁾ = c_W⁽ˡ⁾ W⁽ˡ⁾ a⁽ˡ⁾ + c_b b⁽ˡ⁾,     a⁽ˡ⁺¹⁾ = φ(h⁽ˡ⁺¹⁾),     f(x) = h⁽ᴸ⁺¹⁾,
 
-NTK parameterization: W, b ~ N(0, 1), c_W⁽ˡ⁾ = σ_w/√n_l, c_b = σ_b, every learning rate η.
-Standard parameterization: W ~ N(0, σ_w²/n_l), b ~ N(0, σ_b²), c_W = c_b = 1, weight learning rate
-η/n_l and bias learning rate η. The forward pass has the same law in both.
+with a⁽⁰⁾ = x. The forward pass has the same law in both parameterizations.
 
-Gradients by backpropagation of δ⁽ˡ⁾ = ∂f/∂h⁽ˡ⁾: δ⁽ᴸ⁺¹⁾ = 1, δ⁽ˡ⁾ = φ'(h⁽ˡ⁾) ⊙ c_W⁽ˡ⁾ W⁽ˡ⁾ᵀ δ⁽ˡ⁺¹⁾,
-∂f/∂W⁽ˡ⁾ = c_W⁽ˡ⁾ δ⁽ˡ⁺¹⁾ a⁽ˡ⁾ᵀ, ∂f/∂b⁽ˡ⁾ = c_b δ⁽ˡ⁺¹⁾. The empirical NTK, with each parameter's
-learning-rate weight r (1 in the NTK parameterization; 1/n_l for weights in the standard one),
+Gradients by backpropagation: δ = ∂f/∂(layer output) is pulled back through each twin from
+δ = 1 at the readout (a Residual adds the skip's δ to the block's). For the Dense layer k with
+input a_k and output signal δ_k, ∂f/∂W_k = c_W δ_k a_kᵀ and ∂f/∂b_k = c_b δ_k. No weight is
+shared between layers, so the empirical NTK with each parameter's learning-rate weight r
+(1 in the NTK parameterization; 1/fan_in for weights in the standard one) factorises per Dense:
 
     Θ̂(x, x') = Σ_θ r_θ ∂f(x)/∂θ ∂f(x')/∂θ
-             = Σ_l [ r_W c_W⁽ˡ⁾² ⟨δ⁽ˡ⁺¹⁾, δ'⁽ˡ⁺¹⁾⟩ ⟨a⁽ˡ⁾, a'⁽ˡ⁾⟩ + r_b c_b² ⟨δ⁽ˡ⁺¹⁾, δ'⁽ˡ⁺¹⁾⟩ ],
+             = Σ_k [ r_W c_W,k² ⟨δ_k, δ'_k⟩ ⟨a_k, a'_k⟩ + r_b c_b,k² ⟨δ_k, δ'_k⟩ ],
 
-factorises per layer into Gram matrices of backward signals and of activations, so the Jacobian
-(one row of length #parameters per input) is never formed. With these weights Θ̂ → Θ (NTK
-parameterization) and Θ̂ → Θ_sp (standard) as the width grows. The empirical NNGP is the Gram of
-the readout's inputs, K̂(x, x') = σ_w² ⟨a⁽ᴸ⁾, a'⁽ᴸ⁾⟩/n_L + σ_b², the covariance of f over the
-readout layer's weights given the hidden layers; it tends to Σ⁽ᴸ⁺¹⁾.
+Gram matrices of backward signals and of Dense inputs, so the Jacobian (one row of length
+#parameters per input) is never formed. With these weights Θ̂ → Θ (NTK parameterization) and
+Θ̂ → Θ_sp (standard) as the width grows. The empirical NNGP is the covariance of f over the
+readout's weights given the rest of the network, K̂(x, x') = σ_w² ⟨a, a'⟩/n + σ_b² with a the
+readout's input; it tends to the NNGP.
 
 An *ensemble* of E independent networks is stored with a leading axis of length E on every
 parameter and every output; a single network (``ensemble=None``) has E = 1 internally and its
@@ -29,85 +31,176 @@ outputs are returned without that axis.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import InputError, NTKSymError
-from ..network import Network
-from .functions import activation_functions
+from .layers import (
+    FINITE_LAYER_KINDS,
+    FiniteDense,
+    FiniteLayer,
+    FiniteResidual,
+    LayerScales,
+    mlp_layers,
+)
 
 Seed = int | np.random.Generator | np.random.SeedSequence
 
 
-@dataclass(frozen=True)
-class LayerScales:
-    """Multipliers of one layer: h = c_w W a + c_b b; learning-rate weights r_w, r_b."""
-
-    c_w: float
-    c_b: float
-    r_w: float
-    r_b: float
-
-
 @dataclass
 class Gradients:
-    """Per-layer parameter gradients, ensemble axis first: W (E, n_out, n_in), b (E, n_out)."""
+    """Per-Dense parameter gradients, ensemble axis first: W (E, n_out, n_in), b (E, n_out)."""
 
     weights: list[np.ndarray]
     biases: list[np.ndarray]
 
 
-class FiniteNetwork:
-    """A finite-width MLP (or an ensemble of them) described by a `Network`.
+@dataclass(frozen=True)
+class _Step:
+    """One twin in the network, with its Dense index (into weights/biases) or its inner steps."""
 
-    Build one with `init`. The parameters are the lists `weights` (arrays (E, n_{l+1}, n_l)) and
-    `biases` ((E, n_{l+1})), l = 0..L; the first layer is drawn when the input dimension is first
-    known unless `init` was given `input_dim`.
+    layer: FiniteLayer
+    dense: int | None = None
+    block: tuple[_Step, ...] = ()
+
+
+@dataclass
+class Trace:
+    """What one forward pass keeps for backpropagation.
+
+    outputs, inputs: each Dense layer's output h and input a, (E, n, width) (in Dense order;
+    the readout's output has last axis 1). Unpacks as ``pres, acts = fnet.forward(x)``: for an
+    MLP these are the pre-activations h⁽¹⁾ … h⁽ᴸ⁺¹⁾ and the activations a⁽⁰⁾ … a⁽ᴸ⁾.
+    """
+
+    outputs: list[np.ndarray]
+    inputs: list[np.ndarray]
+    saved: list = field(repr=False)
+
+    @property
+    def output(self) -> np.ndarray:
+        """f(X), (E, n)."""
+        return self.outputs[-1][..., 0]
+
+    def __iter__(self):
+        return iter((self.outputs, self.inputs))
+
+
+def finite_layers_of(net: object) -> tuple[FiniteLayer, ...]:
+    """The tuple of twins describing `net`.
+
+    Accepted: an object with ``finite_layers()`` (a serial network), a tuple/list of twins, or
+    a uniform MLP description with ``activation``, ``depth``, ``w_std``, ``b_std`` and
+    ``parameterization`` attributes.
+    """
+    if hasattr(net, "finite_layers"):
+        layers = net.finite_layers()
+    elif isinstance(net, tuple | list):
+        layers = net
+    else:
+        try:
+            # depth 0 (the linear model) has no activation to read
+            act = net.activation if net.depth else None
+            layers = mlp_layers(act, net.depth, net.w_std, net.b_std, net.parameterization)
+        except (AttributeError, NTKSymError):
+            raise NTKSymError(
+                f"net must be an ntk_sym network (a Network with finite_layers(), or a uniform "
+                f"MLP) or a tuple of finite layers, got {type(net).__name__}"
+            ) from None
+    return check_layers(tuple(layers))
+
+
+def check_layers(layers: tuple, where: str = "the network") -> tuple[FiniteLayer, ...]:
+    """`layers` if every entry is a twin and the last one is the Dense readout."""
+    if not layers:
+        raise NTKSymError(f"{where} has no layers: an empty layer list cannot be evaluated")
+    _check_kinds(layers, where)
+    if not isinstance(layers[-1], FiniteDense):
+        raise NTKSymError(
+            f"{where} must end with a Dense readout (one output), but its last layer is "
+            f"{type(layers[-1]).__name__}"
+        )
+    return layers
+
+
+def _check_kinds(layers: tuple, where: str) -> None:
+    for position, layer in enumerate(layers):
+        if not isinstance(layer, FINITE_LAYER_KINDS):
+            raise NTKSymError(
+                f"layer {position} of {where} is {type(layer).__name__}, not a finite layer twin"
+            )
+        if isinstance(layer, FiniteResidual):
+            if not layer.block:
+                raise NTKSymError(f"layer {position} of {where}: Residual with an empty block")
+            _check_kinds(layer.block, f"the Residual at layer {position}")
+
+
+def _plan(layers: Sequence[FiniteLayer], dense: list[FiniteDense]) -> tuple[_Step, ...]:
+    steps = []
+    for layer in layers:
+        if isinstance(layer, FiniteDense):
+            steps.append(_Step(layer, dense=len(dense)))
+            dense.append(layer)
+        elif isinstance(layer, FiniteResidual):
+            steps.append(_Step(layer, block=_plan(layer.block, dense)))
+        else:
+            steps.append(_Step(layer))
+    return tuple(steps)
+
+
+def _contains_dense(step: _Step) -> bool:
+    return step.dense is not None or any(_contains_dense(s) for s in step.block)
+
+
+class FiniteNetwork:
+    """A finite-width network (or an ensemble of them) built from a tuple of twins.
+
+    Build one with `init`. The parameters are the lists `weights` (arrays (E, n_out, n_in)) and
+    `biases` ((E, n_out)), one entry per Dense layer in forward order; the first Dense is drawn
+    when the input dimension is first known unless `init` was given `input_dim`.
     """
 
     def __init__(
         self,
-        net: Network,
+        net: object,
+        layers: tuple[FiniteLayer, ...],
         width: int,
-        rngs: list[np.random.Generator],
+        seed: Seed,
         ensemble: int | None,
-        input_dim: int | None,
     ) -> None:
         self.net = net
+        self.layers = layers
         self.width = width
         self.ensemble = ensemble
         self._size = 1 if ensemble is None else ensemble
-        self._rngs = rngs
-        self.phi, self.dphi = activation_functions(net.activation)
-        self.weights: list[np.ndarray | None] = [None] * (net.depth + 1)
-        self.biases: list[np.ndarray | None] = [None] * (net.depth + 1)
-        for layer in range(1, net.depth + 1):
-            self._draw(layer, width)
-        if input_dim is not None:
-            self._draw(0, input_dim)
+        self.dense: list[FiniteDense] = []
+        self._steps = _plan(layers, self.dense)
+        self._rngs = _generators(seed, len(self.dense))
+        # Backpropagation stops at the first top-level step holding a Dense: nothing before it
+        # has parameters.
+        self._first = next(i for i, s in enumerate(self._steps) if _contains_dense(s))
+        count = len(self.dense)
+        self.weights: list[np.ndarray | None] = [None] * count
+        self.biases: list[np.ndarray | None] = [None] * count
+        for k in range(1, count):
+            self._draw(k, width)
 
     # -- construction ----------------------------------------------------------------------------
-    def _draw(self, layer: int, fan_in: int) -> None:
-        fan_out = 1 if layer == self.net.depth else self.width
-        rng = self._rngs[layer]
-        w = rng.standard_normal((self._size, fan_out, fan_in))
-        b = rng.standard_normal((self._size, fan_out))
-        if self.net.parameterization == "standard":
-            w *= self.net.w_std / np.sqrt(fan_in)
-            b *= self.net.b_std
-        self.weights[layer], self.biases[layer] = w, b
+    def _draw(self, k: int, fan_in: int) -> None:
+        fan_out = 1 if k == len(self.dense) - 1 else self.width
+        self.weights[k], self.biases[k] = self.dense[k].draw(
+            self._rngs[k], self._size, fan_in, fan_out
+        )
 
-    def scales(self, layer: int) -> LayerScales:
-        """c_w, c_b, r_w, r_b of `layer` (0 = input layer) under the network's parameterization."""
-        fan_in = self.weights[layer].shape[-1]
-        if self.net.parameterization == "ntk":
-            return LayerScales(self.net.w_std / np.sqrt(fan_in), self.net.b_std, 1.0, 1.0)
-        return LayerScales(1.0, 1.0, 1.0 / fan_in, 1.0)
+    def scales(self, k: int) -> LayerScales:
+        """c_w, c_b, r_w, r_b of Dense layer `k` (0 = the first) under its parameterization."""
+        return self.dense[k].scales(self.weights[k].shape[-1])
 
     @property
     def input_dim(self) -> int | None:
-        """d, or None while the first layer has not been drawn."""
+        """d, or None while the first Dense has not been drawn."""
         return None if self.weights[0] is None else self.weights[0].shape[-1]
 
     def _with_parameters(self, select: slice, ensemble: int | None) -> FiniteNetwork:
@@ -151,6 +244,7 @@ class FiniteNetwork:
         if arr.shape[1] == 0:
             raise InputError(f"{label} must have at least one feature column")
         if self.input_dim is None:
+            self._check_widths(arr.shape[1])
             self._draw(0, arr.shape[1])
         elif arr.shape[1] != self.input_dim:
             raise InputError(
@@ -158,103 +252,158 @@ class FiniteNetwork:
             )
         return arr
 
-    # -- forward and backward ---------------------------------------------------------------------
-    def forward(self, x: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Pre-activations [h⁽¹⁾ … h⁽ᴸ⁺¹⁾] and activations [a⁽⁰⁾ … a⁽ᴸ⁾], each (E, n, width).
+    def _check_widths(self, input_dim: int) -> None:
+        """Every Residual block must return the width it was given."""
 
-        a⁽⁰⁾ is the input broadcast to (E, n, d); h⁽ᴸ⁺¹⁾ has last axis 1.
+        def walk(steps: tuple[_Step, ...], width: int, where: str) -> int:
+            for position, step in enumerate(steps):
+                if step.dense is not None:
+                    width = 1 if step.dense == len(self.dense) - 1 else self.width
+                elif step.block:
+                    inner = walk(step.block, width, f"the Residual at layer {position}")
+                    if inner != width:
+                        raise InputError(
+                            f"layer {position} of {where}: the Residual's block maps width "
+                            f"{width} to {inner}, so out = block(x) + x does not fit (inputs "
+                            f"with d = {input_dim} features, network width {self.width})"
+                        )
+            return width
+
+        walk(self._steps, input_dim, "the network")
+
+    # -- forward and backward ---------------------------------------------------------------------
+    def _run(self, steps: tuple[_Step, ...], a: np.ndarray, trace: Trace, saved: list):
+        for step in steps:
+            if step.dense is not None:
+                k = step.dense
+                trace.inputs[k] = a
+                a = step.layer.forward(self.weights[k], self.biases[k], a, self.scales(k))
+                trace.outputs[k] = a
+                saved.append(None)
+            elif step.block:
+                inner: list = []
+                a = self._run(step.block, a, trace, inner) + a
+                saved.append(inner)
+            else:
+                a, keep = step.layer.forward(a)
+                saved.append(keep)
+        return a
+
+    def forward(self, x: np.ndarray) -> Trace:
+        """One forward pass: each Dense's output and input, and what the pullbacks need.
+
+        The input is broadcast to (E, n, d). Unpack as ``pres, acts = fnet.forward(x)``.
         """
         x = self.check_inputs(x)
-        acts = [np.broadcast_to(x, (self._size, *x.shape))]
-        pres = []
-        for layer in range(self.net.depth + 1):
-            s = self.scales(layer)
-            h = s.c_w * (acts[-1] @ self.weights[layer].transpose(0, 2, 1))
-            if s.c_b != 0.0:
-                h += s.c_b * self.biases[layer][:, None, :]
-            pres.append(h)
-            if layer < self.net.depth:
-                acts.append(self.phi(h))
-        return pres, acts
+        count = len(self.dense)
+        trace = Trace([None] * count, [None] * count, [])
+        self._run(self._steps, np.broadcast_to(x, (self._size, *x.shape)), trace, trace.saved)
+        return trace
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         """f(X): shape (n,), or (E, n) for an ensemble."""
-        pres, _ = self.forward(x)
-        return self._squeeze(pres[-1][..., 0])
+        return self._squeeze(self.forward(x).output)
 
-    def _backward(self, pres: list[np.ndarray], signal: np.ndarray) -> list[np.ndarray]:
-        """[δ⁽¹⁾ … δ⁽ᴸ⁺¹⁾] from δ⁽ᴸ⁺¹⁾ = `signal` (E, n, 1); δ⁽ˡ⁾ = φ'(h⁽ˡ⁾) ⊙ c_W W⁽ˡ⁾ᵀ δ⁽ˡ⁺¹⁾."""
-        deltas = [signal]
-        for layer in range(self.net.depth, 0, -1):
-            back = self.scales(layer).c_w * (deltas[0] @ self.weights[layer])
-            deltas.insert(0, self.dphi(pres[layer - 1]) * back)
+    def _pull(
+        self,
+        steps: tuple[_Step, ...],
+        saved: list,
+        delta: np.ndarray,
+        deltas: list,
+        stop: int = 0,
+        keep_input: bool = True,
+    ) -> np.ndarray:
+        """Pull `delta` back through steps[stop:] in reverse, recording each Dense's δ.
+
+        Without `keep_input` the signal is not pulled through steps[stop] when it is a Dense:
+        nothing before it has parameters.
+        """
+        for position in range(len(steps) - 1, stop - 1, -1):
+            step = steps[position]
+            if step.dense is not None:
+                k = step.dense
+                deltas[k] = delta
+                if keep_input or position > stop:
+                    delta = step.layer.backward(self.weights[k], delta, self.scales(k))
+            elif step.block:
+                delta = self._pull(step.block, saved[position], delta, deltas) + delta
+            else:
+                delta = step.layer.backward(saved[position], delta)
+        return delta
+
+    def _backward(self, trace: Trace, signal: np.ndarray) -> list[np.ndarray]:
+        """δ_k = ∂(Σᵢ gᵢ fᵢ)/∂h_k for every Dense k, from δ = `signal` (E, n, 1) at the readout."""
+        deltas: list = [None] * len(self.dense)
+        self._pull(self._steps, trace.saved, signal, deltas, self._first, keep_input=False)
         return deltas
 
     def vjp(self, x: np.ndarray, cotangent: np.ndarray) -> Gradients:
         """Gradients of Σᵢ gᵢ f(xᵢ) for every parameter (g = `cotangent`, (n,) or (E, n)).
 
-        ∂/∂W⁽ˡ⁾ = c_W Σᵢ δᵢ⁽ˡ⁺¹⁾ aᵢ⁽ˡ⁾ᵀ and ∂/∂b⁽ˡ⁾ = c_b Σᵢ δᵢ⁽ˡ⁺¹⁾, with δ⁽ᴸ⁺¹⁾ᵢ = gᵢ.
+        ∂/∂W_k = c_W Σᵢ δ_k,ᵢ a_k,ᵢᵀ and ∂/∂b_k = c_b Σᵢ δ_k,ᵢ, with δ = gᵢ at the readout.
         """
-        return self.gradients(*self.forward(x), cotangent)
+        return self.gradients(self.forward(x), cotangent)
 
     def gradients(
-        self,
-        pres: list[np.ndarray],
-        acts: list[np.ndarray],
-        cotangent: np.ndarray,
-        out: Gradients | None = None,
+        self, trace: Trace, cotangent: np.ndarray, out: Gradients | None = None
     ) -> Gradients:
-        """`vjp` from a stored `forward` pass (pre-activations, activations).
+        """`vjp` from a stored `forward` pass.
 
         With `out` (gradients of matching shapes) the result is written there: training reuses
         one set of buffers, since allocating weight-sized arrays every step is slow.
         """
-        g = np.broadcast_to(np.asarray(cotangent, dtype=np.float64), pres[-1].shape[:-1])
-        deltas = self._backward(pres, g[..., None].copy())
+        g = np.broadcast_to(np.asarray(cotangent, dtype=np.float64), trace.output.shape)
+        deltas = self._backward(trace, g[..., None].copy())
         if out is None:
             out = Gradients(
                 [np.empty_like(w) for w in self.weights], [np.empty_like(b) for b in self.biases]
             )
-        for layer in range(self.net.depth + 1):
-            s = self.scales(layer)
+        for k in range(len(self.dense)):
+            s = self.scales(k)
             for member in range(self._size):
                 # One 2-D product per member: NumPy's stacked matmul with a transposed operand
                 # misses the BLAS fast path for these outer products (measured 4-15x slower).
-                np.matmul(
-                    deltas[layer][member].T, acts[layer][member], out=out.weights[layer][member]
-                )
-            out.weights[layer] *= s.c_w
-            np.sum(deltas[layer], axis=1, out=out.biases[layer])
-            out.biases[layer] *= s.c_b
+                np.matmul(deltas[k][member].T, trace.inputs[k][member], out=out.weights[k][member])
+            out.weights[k] *= s.c_w
+            np.sum(deltas[k], axis=1, out=out.biases[k])
+            out.biases[k] *= s.c_b
         return out
 
     # -- empirical kernels ------------------------------------------------------------------------
     def empirical_ntk(self, x1: np.ndarray, x2: np.ndarray | None = None) -> np.ndarray:
-        """Θ̂(X1, X2) = Σ_θ r_θ ∂f(X1)/∂θ ∂f(X2)/∂θᵀ by per-layer Gram factorisation: (n1, n2).
+        """Θ̂(X1, X2) = Σ_θ r_θ ∂f(X1)/∂θ ∂f(X2)/∂θᵀ by per-Dense Gram factorisation: (n1, n2).
 
         Shape (E, n1, n2) for an ensemble. See the module docstring for the formula.
         """
         sides = []
         for x in (x1,) if x2 is None else (x1, x2):
-            pres, acts = self.forward(x)
-            deltas = self._backward(pres, np.ones_like(pres[-1]))
-            sides.append((deltas, acts))
-        deltas1, acts1 = sides[0]
-        deltas2, acts2 = sides[-1]
+            trace = self.forward(x)
+            sides.append((self._backward(trace, np.ones_like(trace.outputs[-1])), trace.inputs))
+        (deltas1, acts1), (deltas2, acts2) = sides[0], sides[-1]
         theta = 0.0
-        for layer in range(self.net.depth + 1):
-            s = self.scales(layer)
-            gram_delta = deltas1[layer] @ deltas2[layer].transpose(0, 2, 1)
-            gram_act = acts1[layer] @ acts2[layer].transpose(0, 2, 1)
+        for k in range(len(self.dense)):
+            s = self.scales(k)
+            gram_delta = deltas1[k] @ deltas2[k].transpose(0, 2, 1)
+            gram_act = acts1[k] @ acts2[k].transpose(0, 2, 1)
             theta = theta + gram_delta * (s.r_w * s.c_w**2 * gram_act + s.r_b * s.c_b**2)
         return self._squeeze(theta)
 
     def empirical_nngp(self, x1: np.ndarray, x2: np.ndarray | None = None) -> np.ndarray:
-        """K̂(X1, X2) = σ_w² ⟨a⁽ᴸ⁾, a'⁽ᴸ⁾⟩/n_L + σ_b²: the readout-features Gram, (n1, n2)."""
-        a1 = self.forward(x1)[1][-1]
-        a2 = a1 if x2 is None else self.forward(x2)[1][-1]
+        """K̂(X1, X2) = σ_w² ⟨a, a'⟩/n + σ_b², a the readout's input: (n1, n2)."""
+        a1 = self.forward(x1).inputs[-1]
+        a2 = a1 if x2 is None else self.forward(x2).inputs[-1]
+        readout = self.dense[-1]
         gram = a1 @ a2.transpose(0, 2, 1)
-        return self._squeeze(self.net.w_std**2 * gram / a1.shape[-1] + self.net.b_std**2)
+        return self._squeeze(readout.w_std**2 * gram / a1.shape[-1] + readout.b_std**2)
+
+
+def parameter_count(net: object, width: int, input_dim: int) -> int:
+    """Σ_k (fan_in + 1) fan_out over the Dense layers of one network of `net` (d = `input_dim`)."""
+    dense: list[FiniteDense] = []
+    _plan(finite_layers_of(net), dense)
+    fan_in = [input_dim] + [width] * (len(dense) - 1)
+    fan_out = [width] * (len(dense) - 1) + [1]
+    return sum((a + 1) * b for a, b in zip(fan_in, fan_out, strict=True))
 
 
 def _generators(seed: Seed, count: int) -> list[np.random.Generator]:
@@ -268,7 +417,7 @@ def _generators(seed: Seed, count: int) -> list[np.random.Generator]:
 
 
 def init(
-    net: Network,
+    net: object,
     width: int,
     seed: Seed = 0,
     *,
@@ -277,15 +426,19 @@ def init(
 ) -> FiniteNetwork:
     """A finite-width network (or an ensemble of `ensemble` independent ones) described by `net`.
 
-    Each layer draws from its own generator spawned from `seed` (an integer, a SeedSequence or a
-    numpy Generator), so the first layer, drawn when the input dimension is first seen (or now,
-    with `input_dim`), does not depend on the order of calls.
+    `net` is anything `finite_layers_of` accepts: ``serial(...)``, ``mlp(...)`` or a tuple of
+    twins. Each Dense layer draws from its own generator spawned from `seed` (an integer, a
+    SeedSequence or a numpy Generator), so the first one, drawn when the input dimension is first
+    seen (or now, with `input_dim`), does not depend on the order of calls.
     """
-    if not isinstance(net, Network):
-        raise NTKSymError(f"net must be an ntk_sym Network, got {type(net).__name__}")
+    layers = finite_layers_of(net)
     for label, value in (("width", width), ("ensemble", ensemble), ("input_dim", input_dim)):
         if value is None and label != "width":
             continue
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
             raise NTKSymError(f"{label} must be a positive integer, got {value!r}")
-    return FiniteNetwork(net, int(width), _generators(seed, net.depth + 1), ensemble, input_dim)
+    fnet = FiniteNetwork(net, layers, int(width), seed, ensemble)
+    if input_dim is not None:
+        fnet._check_widths(int(input_dim))
+        fnet._draw(0, int(input_dim))
+    return fnet

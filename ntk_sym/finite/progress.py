@@ -1,32 +1,15 @@
-"""A minimal progress reporter for long training runs: silent unless asked, stderr only.
+"""Progress of long training runs: a tqdm bar on stderr, silent unless asked.
 
-Book notebooks are compared cell by cell (nbval) on their stdout; the reporter never writes there.
+Book notebooks are compared cell by cell (nbval) on their stdout; the bar never writes there.
 """
 
 from __future__ import annotations
 
 import sys
-import time
+
+from tqdm import tqdm
 
 
-class Progress:
-    """Reports ``label: step k/total  loss …`` on stderr, at most every `interval` seconds.
-
-    With ``enabled=False`` (the default everywhere) every call is a no-op.
-    """
-
-    def __init__(
-        self, total: int, label: str = "training", enabled: bool = False, interval: float = 0.5
-    ) -> None:
-        self.total, self.label, self.enabled, self.interval = total, label, enabled, interval
-        self._last = -float("inf")
-
-    def update(self, step: int, loss: float) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if now - self._last >= self.interval or step == self.total:
-            self._last = now
-            end = "\n" if step == self.total else ""
-            sys.stderr.write(f"\r{self.label}: step {step}/{self.total}  loss {loss:.3e}{end}")
-            sys.stderr.flush()
+def progress_bar(total: int, label: str, enabled: bool = False) -> tqdm:
+    """A bar counting `total` steps, labelled `label`; a no-op unless `enabled`."""
+    return tqdm(total=total, desc=label, disable=not enabled, file=sys.stderr)

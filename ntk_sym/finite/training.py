@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import InputError, NTKSymError
 from .network import FiniteNetwork
-from .progress import Progress
+from .progress import progress_bar
 
 Loss = Literal["sum", "mean"]
 
@@ -111,30 +111,31 @@ def gradient_descent(
     scale = loss_scale(loss, x.shape[0])
     keep = _record_steps(steps, record)
     net = fnet.copy()
-    rates = [net.scales(layer) for layer in range(net.net.depth + 1)]
+    rates = [net.scales(k) for k in range(len(net.dense))]
     log = _Recorder()
-    reporter = Progress(steps, "gradient descent", progress)
-    grads = None
-    for step in range(steps + 1):
-        with np.errstate(over="ignore", invalid="ignore"):
-            pres, acts = net.forward(x)
-            residual = pres[-1][..., 0] - y
-            value = 0.5 * scale * np.sum(residual**2, axis=-1)
-        if not np.all(np.isfinite(value)):
-            raise NTKSymError(f"gradient descent diverged at step {step} (learning rate {lr})")
-        if step in keep:
-            test = None if x_test is None else net.forward(x_test)[0][-1][..., 0]
-            log.add(step, net, pres[-1][..., 0], test, value)
-        reporter.update(step, float(np.mean(value)))
-        if step == steps:
-            break
-        grads = net.gradients(pres, acts, scale * residual, out=grads)
-        for layer, rate in enumerate(rates):
-            # In place: θ ← θ − η r ∂ℒ/∂θ without a weight-sized temporary.
-            grads.weights[layer] *= lr * rate.r_w
-            net.weights[layer] -= grads.weights[layer]
-            grads.biases[layer] *= lr * rate.r_b
-            net.biases[layer] -= grads.biases[layer]
+    with progress_bar(steps, "gradient descent", progress) as bar:
+        grads = None
+        for step in range(steps + 1):
+            with np.errstate(over="ignore", invalid="ignore"):
+                trace = net.forward(x)
+                residual = trace.output - y
+                value = 0.5 * scale * np.sum(residual**2, axis=-1)
+            if not np.all(np.isfinite(value)):
+                raise NTKSymError(f"gradient descent diverged at step {step} (learning rate {lr})")
+            if step in keep:
+                test = None if x_test is None else net.forward(x_test).output
+                log.add(step, net, trace.output, test, value)
+            if step == steps:
+                break
+            bar.set_postfix(loss=float(np.mean(value)), refresh=False)
+            bar.update()
+            grads = net.gradients(trace, scale * residual, out=grads)
+            for layer, rate in enumerate(rates):
+                # In place: θ ← θ − η r ∂ℒ/∂θ without a weight-sized temporary.
+                grads.weights[layer] *= lr * rate.r_w
+                net.weights[layer] -= grads.weights[layer]
+                grads.biases[layer] *= lr * rate.r_b
+                net.biases[layer] -= grads.biases[layer]
     return log.finish(net)
 
 
@@ -169,20 +170,23 @@ def linearized_descent(
         f_test = lift(fnet.apply(x_test)).copy()
         theta_test = lift(fnet.empirical_ntk(x_test, x))
     log = _Recorder()
-    reporter = Progress(steps, "linearised descent", progress)
-    for step in range(steps + 1):
-        residual = f - y
-        value = 0.5 * scale * np.sum(residual**2, axis=-1)
-        if not np.all(np.isfinite(value)):
-            raise NTKSymError(f"linearised descent diverged at step {step} (learning rate {lr})")
-        if step in keep:
-            log.add(step, fnet, f.copy(), None if f_test is None else f_test.copy(), value)
-        reporter.update(step, float(np.mean(value)))
-        if step == steps:
-            break
-        if f_test is not None:
-            f_test -= lr * scale * np.einsum("eij,ej->ei", theta_test, residual)
-        f -= lr * scale * np.einsum("eij,ej->ei", theta, residual)
+    with progress_bar(steps, "linearised descent", progress) as bar:
+        for step in range(steps + 1):
+            residual = f - y
+            value = 0.5 * scale * np.sum(residual**2, axis=-1)
+            if not np.all(np.isfinite(value)):
+                raise NTKSymError(
+                    f"linearised descent diverged at step {step} (learning rate {lr})"
+                )
+            if step in keep:
+                log.add(step, fnet, f.copy(), None if f_test is None else f_test.copy(), value)
+            if step == steps:
+                break
+            bar.set_postfix(loss=float(np.mean(value)), refresh=False)
+            bar.update()
+            if f_test is not None:
+                f_test -= lr * scale * np.einsum("eij,ej->ei", theta_test, residual)
+            f -= lr * scale * np.einsum("eij,ej->ei", theta, residual)
     return log.finish(None)
 
 

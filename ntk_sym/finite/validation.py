@@ -31,7 +31,7 @@ import numpy as np
 from ..dynamics import predict_gd
 from ..errors import NTKSymError
 from ..network import Network, mlp
-from .network import FiniteNetwork, init
+from .network import FiniteNetwork, init, parameter_count
 from .training import Loss, gradient_descent, linearized_descent
 
 #: Parameters of one ensemble chunk are kept under this many bytes (training holds ~3 copies).
@@ -44,7 +44,9 @@ class WidthScaling:
 
     values: (widths, seeds) per-seed measurements; mean: their mean per width; sem: the standard
     error of that mean; slope, intercept: the least-squares fit
-    log(mean) = intercept + slope·log(width).
+    log(mean) = intercept + slope·log(width); slope_sem: the slope's standard error from the
+    seeds' scatter, by the delta method: slope = Σᵢ cᵢ log meanᵢ with cᵢ the fit's weights, so
+    Var(slope) ≈ Σᵢ cᵢ² (semᵢ/meanᵢ)² (the widths are drawn independently).
     """
 
     widths: np.ndarray
@@ -53,6 +55,7 @@ class WidthScaling:
     sem: np.ndarray
     slope: float
     intercept: float
+    slope_sem: float = float("nan")
 
 
 def fit_slope(widths: Sequence[float], values: Sequence[float]) -> tuple[float, float]:
@@ -69,7 +72,10 @@ def _scaling(widths: Sequence[int], values: np.ndarray) -> WidthScaling:
     mean = values.mean(axis=1)
     sem = values.std(axis=1, ddof=1) / np.sqrt(values.shape[1]) if values.shape[1] > 1 else 0 * mean
     slope, intercept = fit_slope(widths, mean)
-    return WidthScaling(np.asarray(widths), values, mean, sem, slope, intercept)
+    logw = np.log(np.asarray(widths, float))
+    weights = (logw - logw.mean()) / np.sum((logw - logw.mean()) ** 2)
+    slope_sem = float(np.sqrt(np.sum((weights * sem / mean) ** 2)))
+    return WidthScaling(np.asarray(widths), values, mean, sem, slope, intercept, slope_sem)
 
 
 def ensembles(
@@ -80,8 +86,7 @@ def ensembles(
     Each width draws from the children of its own ``SeedSequence([seed, width])``, so widths are
     statistically independent of one another (the draws within a width depend on the chunking).
     """
-    sizes = [input_dim] + [width] * net.depth + [1]
-    per_net = 8 * sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    per_net = 8 * parameter_count(net, width, input_dim)
     chunk = max(1, min(seeds, CHUNK_BYTES // per_net))
     children = np.random.SeedSequence([seed, width]).spawn(-(-seeds // chunk))
     for start, child in zip(range(0, seeds, chunk), children, strict=True):

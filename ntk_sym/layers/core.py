@@ -10,6 +10,9 @@ with the public constructor. Conventions (neural-tangents' ``stax``):
 * ``Residual(*layers)``: out = block(x) + x, so the kernels add;
 * ``LayerNorm()``: Σ' = Σ₁₂/√(Σ₁₁Σ₂₂), Θ' = Θ/√(Σ₁₁Σ₂₂) (see `ntk_sym.symbolic.maps`);
 * ``Identity()``: nothing changes.
+
+Each layer's ``finite()`` is its finite-width twin (`ntk_sym.finite.layers`), built from the same
+parameters, so the finite network and the kernel cannot drift apart.
 """
 
 from __future__ import annotations
@@ -18,6 +21,13 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from ..finite.layers import (
+    FiniteDense,
+    FiniteElementwise,
+    FiniteIdentity,
+    FiniteLayerNorm,
+    FiniteResidual,
+)
 from ..symbolic.activations import Activation as Phi
 from ..symbolic.activations import resolve
 from ..symbolic.maps import ActivationMap, DenseMap, IdentityMap, LayerNormMap, ResidualMap
@@ -27,6 +37,9 @@ class Dense(DenseMap):
     """A fully connected layer: h = (σ_w/√fan_in) W a + σ_b b (NTK parameterization), W, b ~
     N(0, 1); or W ~ N(0, σ_w²/fan_in), b ~ N(0, σ_b²) (standard). Kernels: Σ' = σ_w²Σ + σ_b²,
     Θ' = Σ' + σ_w²Θ (standard: Σ + 1 + σ_w²Θ)."""
+
+    def finite(self) -> FiniteDense:
+        return FiniteDense(self.w_std, self.b_std, self.standard)
 
 
 class Activation(ActivationMap):
@@ -53,6 +66,9 @@ class Activation(ActivationMap):
     @property
     def phi(self) -> Phi:
         return self._phi
+
+    def finite(self) -> FiniteElementwise:
+        return FiniteElementwise.of(self.phi)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Activation) and other.phi.key() == self.phi.key()
@@ -126,10 +142,16 @@ class LayerNorm(LayerNormMap):
     """Normalisation over the features to unit mean square: Σ' = Σ₁₂/√(Σ₁₁Σ₂₂),
     Θ' = Θ/√(Σ₁₁Σ₂₂) in the limit. An input of zero variance at this layer is an error."""
 
+    def finite(self) -> FiniteLayerNorm:
+        return FiniteLayerNorm()
+
 
 @dataclass(frozen=True)
 class Identity(IdentityMap):
     """The identity layer: Σ' = Σ, Θ' = Θ."""
+
+    def finite(self) -> FiniteIdentity:
+        return FiniteIdentity()
 
 
 class Residual(ResidualMap):
@@ -142,6 +164,9 @@ class Residual(ResidualMap):
 
     def __reduce__(self):
         return (_residual_from, self.block)
+
+    def finite(self) -> FiniteResidual:
+        return FiniteResidual(tuple(layer.finite() for layer in self.block))
 
     def __repr__(self) -> str:
         return f"Residual({', '.join(map(repr, self.block))})"

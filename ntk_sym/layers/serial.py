@@ -107,6 +107,12 @@ class Serial:
         """The same after discrete gradient-descent ``steps`` (``ntk_sym.dynamics.predict_gd``)."""
         return predict_gd(self, X_train, y_train, X_test, **options)
 
+    # -- the finite network ----------------------------------------------------------------------
+    def finite_layers(self) -> tuple:
+        """The finite-width twins of the layers (`ntk_sym.finite.layers`), for
+        ``ntk_sym.finite.init(net, width)``."""
+        return tuple(layer.finite() for layer in self.layers)
+
     # -- the MLP view -------------------------------------------------------------------------
     @property
     def mlp_form(self) -> tuple[Phi, int, float, float, str] | None:

@@ -16,7 +16,6 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import InputError, NTKSymError
-from .blas import single_threaded_blas
 from .engine import PointData, Program, point_data
 from .gram import check_dtype, fill
 
@@ -98,7 +97,6 @@ def _block(
     want: tuple[bool, bool],
 ) -> tuple[np.ndarray, ...]:
     """One dask task: the wanted (NNGP, NTK) blocks rows × cols, tiled in this thread."""
-    single_threaded_blas()
     shape = (rows.stop - rows.start, cols.stop - cols.start)
     nngp, ntk = (np.empty(shape, dtype) if w else None for w in want)
     fill(

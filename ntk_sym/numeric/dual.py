@@ -10,6 +10,20 @@ A `CompiledDual` offers three array maps, for the diagonal, for pairs of inputs,
   near θ = 0 or π, with g∓ = √(T11 T22) ∓ T12 ≥ 0 computed without cancellation: the engine forms
   the next layer's angle of those pairs from them (elsewhere the difference is harmless).
 
+Positively homogeneous duals (the ReLU family) also carry their `AngleForm`, which lets the
+engine fold the constants and the variance factors into per-point vectors (a hidden layer's
+fused step, `ntk_sym.numeric.steps.ActivationDense`).
+
+Two optional hooks, for duals that are series or other approximations (the Hermite series):
+
+* ``per_point(q) -> (m, n)``: data of single points and one layer (e.g. the coefficients c_k(q)
+  of the layer's input variances q), computed once per input set and layer next to `diag`, and
+  passed to `pair` and `gaps` as the keyword ``extra=(E1, E2)``: the slices (m, n1), (m, n2) of
+  the tile's rows and columns (for `gaps`, (m, pairs) each);
+* ``reports_bound``: `pair` returns ``(T12, Ṫ12, bound)``, bound a certified error bound of that
+  tile; the engine collects ``(layer name, bound)`` over tiles and layers
+  (``net.kernels(X, report=d)`` puts the list in ``d["bounds"]``).
+
 `ntk_sym.compile` produces these from SymPy expressions; the engine only calls them.
 """
 
@@ -17,6 +31,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class AngleForm:
+    """T = j (q11 q22)^{k/2} J̃(θ) and Ṫ = κ (q11 q22)^{(k−1)/2} K̃(θ) with the numbers j, κ
+    apart: ``parts(θ, cos θ, sin θ) -> (J̃, K̃)`` (arrays, or numbers where constant; never
+    changed in place by the engine, since they may be the arguments themselves)."""
+
+    degree: int
+    j: float
+    kappa: float
+    parts: Callable
 
 
 @dataclass(frozen=True)
@@ -29,6 +55,12 @@ class CompiledDual:
     kind: str  # "angle", "closed form" or "quadrature"
     #: whether `pair` reads θ itself; if not, the engine passes θ = None and skips its atan2
     needs_theta: bool = False
+    #: the homogeneous structure of angle-form duals, None for the others
+    angle_form: AngleForm | None = None
+    #: per-point data of one layer, q (n,) -> (m, n) array, or None (module docstring)
+    per_point: Callable | None = None
+    #: whether `pair` returns a third value, its error bound (module docstring)
+    reports_bound: bool = False
 
 
 def direct_gaps(a, b, th, cos, sin, T11, T22, T12):

@@ -22,6 +22,7 @@ when only the NNGP is wanted.
 
 from __future__ import annotations
 
+import dataclasses
 import types
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,6 +54,9 @@ def plan(steps: Sequence) -> Program:
             fused[-1] = ActivationDense(fused[-1], step)
         else:
             fused.append(step)
+    for i, (step, after) in enumerate(zip(fused, fused[1:], strict=False)):
+        if isinstance(step, ActivationDense) and isinstance(after, Activation | ActivationDense):
+            fused[i] = dataclasses.replace(step, then_angle=True, then_theta=after.needs_theta)
     return Program(first, tuple(fused))
 
 
@@ -123,8 +127,9 @@ def kernel_tile(
     xp: types.ModuleType = np,
     want: tuple[bool, bool] = (True, True),
 ):
-    """(NNGP or None, NTK or None) blocks (n1, n2) between the points of P1 and P2, in their
-    dtype; `want` says which of the two are needed."""
+    """(NNGP or None, NTK or None, bounds) blocks (n1, n2) between the points of P1 and P2, in
+    their dtype; `want` says which of the two are needed, and `bounds` the (layer name, bound)
+    that duals with ``reports_bound`` returned on this tile."""
     track_ntk = want[1]
     angle, (same_rows, same_cols) = first_layer(
         P1.units, P1.q, P2.units, P2.q, _needs_theta(program), xp
@@ -155,4 +160,4 @@ def kernel_tile(
         nngp[same_rows, same_cols] = P1.output.var[same_rows]
         if track_ntk:
             ntk[same_rows, same_cols] = P1.output.ntk[same_rows]
-    return (nngp if want[0] else None), (ntk if track_ntk else None)
+    return (nngp if want[0] else None), (ntk if track_ntk else None), state.bounds

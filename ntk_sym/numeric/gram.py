@@ -22,9 +22,12 @@ from .blas import single_threaded_blas
 from .engine import PointData, Program, kernel_tile, point_data
 from .progress import progress_bar
 
-#: Tile edge per array backend. 256² float64 temporaries (512 KiB) stay in a core's L2 cache;
-#: a GPU needs large tiles to be busy.
-DEFAULT_TILE = {"numpy": 256, "cupy": 4096}
+#: Tile edge per array backend. A hidden layer keeps ~12 tile-sized arrays alive at once; at
+#: 192² (288 KiB each, ~3.4 MiB in all) they stay in a core's 4 MiB L2 cache, so a busy shared
+#: L3 does not slow the tiles down (benchmarks/README.md: 192 beat 256 in every interleaved round
+#: on the loaded machine), while the ~100 NumPy calls per tile stay a few ns per entry. A GPU
+#: needs large tiles to be busy.
+DEFAULT_TILE = {"numpy": 192, "cupy": 4096}
 #: Output dtypes; float64 is the default and the accurate one (see `gram`).
 DTYPES = (np.float64, np.float32)
 
@@ -53,6 +56,7 @@ def gram(
     progress: bool = False,
     label: str = "kernels",
     want: tuple[bool, bool] = (True, True),
+    report: dict | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(NNGP, NTK) Gram matrices (n1, n2) of float64 inputs, as host (NumPy) arrays.
 
@@ -68,6 +72,7 @@ def gram(
         `numpy.lib.format.open_memmap` files for matrices larger than memory; returned. Either
         may be None: that kernel is then not wanted (None in its place).
     progress: a tqdm bar on stderr (`progress.progress_bar`).
+    report: a dict to receive ``"bound"`` (see `fill`).
     """
     dtype = check_dtype(dtype)
     with np.errstate(over="ignore", invalid="ignore"):  # non-finite tiles are reported below
@@ -86,6 +91,7 @@ def gram(
         threads=threads,
         progress=progress,
         label=label,
+        report=report,
     )
     return nngp, ntk
 
@@ -103,11 +109,14 @@ def fill(
     threads: int | None = None,
     progress: bool = False,
     label: str = "kernels",
+    report: dict | None = None,
 ) -> None:
     """Write the (NNGP, NTK) blocks between P1 and P2 into the host arrays nngp and ntk (either
     may be None: that kernel is not computed).
 
     symmetric: P2 is P1; only tiles on and above the diagonal are computed, then mirrored.
+    report: a dict that receives ``"bounds"``, the (layer name, bound) every dual with
+        ``reports_bound`` returned, over all tiles and layers, and ``"points"``, (P1, P2).
     """
     backend = "cupy" if xp.__name__ == "cupy" else "numpy"
     size = DEFAULT_TILE[backend] if tile is None else _positive_int(tile, "tile")
@@ -115,15 +124,15 @@ def fill(
     workers = _positive_int(workers, "threads")
     tiles = tile_grid(len(P1), len(P2), size, symmetric)
     want = (nngp is not None, ntk is not None)
+    bounds: list = []
 
     def work(rows: slice, cols: slice) -> None:
-        if workers > 1:
-            single_threaded_blas()
         # errstate is per thread: overflow is reported below, by the finiteness check
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            block = kernel_tile(
+        with single_threaded_blas(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            *block, tile_bounds = kernel_tile(
                 program, P1.rows(rows.start, rows.stop), P2.rows(cols.start, cols.stop), xp, want
             )
+        bounds.extend(tile_bounds)
         for target, values in zip((nngp, ntk), block, strict=True):
             if target is None:  # this kernel is not wanted
                 continue
@@ -144,6 +153,8 @@ def fill(
     with progress_bar(len(tiles), label, progress, unit="tile") as bar:
         for _ in _run(work, tiles, workers):
             bar.update()
+    if report is not None:
+        report["bounds"], report["points"] = bounds, (P1, P2)
 
 
 def _run(work, tiles: list[tuple[slice, slice]], workers: int) -> Iterator[None]:

@@ -20,9 +20,7 @@ else:
 def progress_bar(total: int, desc: str, enabled: bool, unit: str = "it", **options) -> tqdm:
     """``tqdm(total=total, desc=desc, disable=not enabled, file=sys.stderr, unit=unit)``; use it as
     a context manager and call ``update()`` per finished unit (tiles, steps, …)."""
-    return tqdm(
-        total=total, desc=desc, disable=not enabled, file=sys.stderr, unit=unit, **options
-    )
+    return tqdm(total=total, desc=desc, disable=not enabled, file=sys.stderr, unit=unit, **options)
 
 
 __all__ = ["progress_bar", "tqdm"]

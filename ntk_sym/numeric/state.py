@@ -85,6 +85,8 @@ class Pairs:
     ntk: object
     angle: Angle | None
     gaps: Gaps
+    #: (layer name, bound) of the duals that report error bounds, so far (`numeric.dual`)
+    bounds: tuple = ()
 
     def replace(self, **changes: object) -> Pairs:
         return dataclasses.replace(self, **changes)

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import NTKSymError
 from .dual import CompiledDual
-from .state import Angle, Gaps, Pairs, Points, points
+from .state import Angle, Gaps, Pairs, Points, angle_gaps, points
 
 #: Pairs with |cos θ| above this get their angle from the cancellation-free gaps; below it
 #: 1 ∓ cos θ ≥ 0.02 and the direct formulas lose at most a factor 50 in relative accuracy of
@@ -155,6 +155,7 @@ class Dense:
             self._ntk(state.cov, cov, state.ntk) if ntk else None,
             angle,
             dense_gaps(state.gaps, self.s, self.b, p1, p2, q1, q2),
+            state.bounds,
         )
 
 
@@ -171,19 +172,23 @@ class Activation:
 
     def points(self, p: Points, xp: types.ModuleType = np) -> Points:
         T, Tdot = self.dual.diag(p.var)
-        return points(T, Tdot * p.ntk, xp)
+        extra = (self.dual.per_point(p.var),) if self.dual.per_point else ()
+        return points(T, Tdot * p.ntk, xp, extra)
 
     def transform(self, state: Pairs, p1, p2, q1, q2, xp):
-        """(T12, Ṫ12, gaps of T12) on the tile; q1, q2 hold T(Σ(x, x)) as `var`."""
+        """(T12, Ṫ12, gaps of T12, bounds so far) on the tile; q1, q2 hold T(Σ(x, x)) as `var`
+        and the dual's per-point data in `extra`."""
         angle = ensure_angle(state, p1, p2, self.needs_theta, xp)
         a, c = p1.var[:, None], p2.var[None, :]
-        T12, Tdot = self.dual.pair(
-            a, c, angle.theta, angle.cos, angle.sin, q1.var[:, None], q2.var[None, :]
-        )
         dual = self.dual
+        data = {"extra": (q1.extra[0], q2.extra[0])} if dual.per_point else {}
+        args = (a, c, angle.theta, angle.cos, angle.sin, q1.var[:, None], q2.var[None, :])
+        T12, Tdot, *bound = dual.pair(*args, **data)
+        bounds = state.bounds + ((self.name, bound[0]),) if dual.reports_bound else state.bounds
 
         def gaps(rows, cols):
             t = None if angle.theta is None else angle.theta[rows, cols]
+            some = {"extra": (data["extra"][0][:, rows], data["extra"][1][:, cols])} if data else {}
             return dual.gaps(
                 p1.var[rows],
                 p2.var[cols],
@@ -193,23 +198,31 @@ class Activation:
                 q1.var[rows],
                 q2.var[cols],
                 T12[rows, cols],
+                **some,
             )
 
-        return T12, Tdot, gaps
+        return T12, Tdot, gaps, bounds
 
     def pairs(self, state: Pairs, p1, p2, q1, q2, xp=np, ntk: bool = True) -> Pairs:
-        T12, Tdot, gaps = self.transform(state, p1, p2, q1, q2, xp)
+        T12, Tdot, gaps, bounds = self.transform(state, p1, p2, q1, q2, xp)
         new_ntk = xp.multiply(Tdot, state.ntk) if ntk and state.ntk is not None else None
-        return Pairs(T12, new_ntk, None, gaps)
+        return Pairs(T12, new_ntk, None, gaps, bounds)
 
 
 @dataclass(frozen=True)
 class ActivationDense:
     """`Activation` then `Dense` in one step: Σ' = sT + b, Θ' = Σ' + sṪΘ (standard:
-    T + 1 + sṪΘ). Its points keep the activation's output points in `extra`."""
+    T + 1 + sṪΘ). Its points keep the activation's output points in `extra`.
+
+    `then_angle` (set by `engine.plan` when the next step is an activation) makes the step form
+    the next angle itself (θ too if `then_theta`), so that this layer's arrays, which its gaps
+    would otherwise keep alive, are freed with it: the tile's working set stays ~10 arrays.
+    """
 
     activation: Activation
     dense: Dense
+    then_angle: bool = False
+    then_theta: bool = False
 
     @property
     def needs_theta(self) -> bool:
@@ -223,12 +236,18 @@ class ActivationDense:
         mid = self.activation.points(p, xp)
         out = self.dense.points(mid, xp)
         return Points(
-            out.var, out.root, out.inv_root, out.ntk, (mid.var, mid.root, mid.inv_root, mid.ntk)
+            out.var,
+            out.root,
+            out.inv_root,
+            out.ntk,
+            (mid.var, mid.root, mid.inv_root, mid.ntk, *mid.extra),
         )
 
     def pairs(self, state: Pairs, p1, p2, q1, q2, xp=np, ntk: bool = True) -> Pairs:
         m1, m2 = _middle(q1), _middle(q2)
-        T12, Tdot, act_gaps = self.activation.transform(state, p1, p2, m1, m2, xp)
+        if self.activation.dual.angle_form is not None:
+            return self._homogeneous(state, p1, p2, m1, m2, q1, q2, xp, ntk)
+        T12, Tdot, act_gaps, bounds = self.activation.transform(state, p1, p2, m1, m2, xp)
         s, b = self.dense.s, self.dense.b
         cov = xp.multiply(T12, s)
         cov += b
@@ -245,12 +264,70 @@ class ActivationDense:
                     new_ntk += 1.0
                 else:
                     new_ntk += cov
-        return Pairs(cov, new_ntk, None, dense_gaps(act_gaps, s, b, m1, m2, q1, q2))
+        gaps = dense_gaps(act_gaps, s, b, m1, m2, q1, q2)
+        return self._finish(Pairs(cov, new_ntk, None, gaps, bounds), q1, q2, xp)
+
+    def _homogeneous(self, state, p1, p2, m1, m2, q1, q2, xp, ntk: bool) -> Pairs:
+        """The same for T = j (ab)^{k/2} J̃(θ), Ṫ = κ (ab)^{(k−1)/2} K̃(θ) (`AngleForm`): with
+        u = √(s j) √a^k per point, Σ' = u₁ u₂ J̃ + b, and Θ' = Σ' + (sκ √a₁^{k−1} √a₂^{k−1}) K̃ Θ,
+        every constant and variance factor applied as a per-point vector (no outer products);
+        standard parameterization: Θ' = j u₁u₂J̃/s + 1 + … with the same vectors."""
+        form = self.activation.dual.angle_form
+        k, s, b = form.degree, self.dense.s, self.dense.b
+        angle = ensure_angle(state, p1, p2, self.needs_theta, xp)
+        J, K = form.parts(angle.theta, angle.cos, angle.sin)
+        r1, r2 = p1.root**k, p2.root**k
+        root_sj = (s * form.j) ** 0.5
+        cov = xp.multiply(root_sj * r1[:, None], J)
+        cov *= root_sj * r2[None, :]
+        cov += b
+        new_ntk = None
+        if ntk:
+            if self.dense.standard:  # Θ' = T + 1 + s Ṫ Θ
+                weights = xp.multiply(form.j * r1[:, None], J)
+                weights *= r2[None, :]
+                weights += 1.0
+            else:  # Θ' = Σ' + s Ṫ Θ
+                weights = cov
+            if state.ntk is None or form.kappa == 0:  # Θ = 0 so far, or Ṫ = 0 (step, sign)
+                new_ntk = weights.copy() if weights is cov else weights
+            else:
+                new_ntk = xp.multiply(K, state.ntk)
+                if k == 1:
+                    new_ntk *= s * form.kappa
+                else:
+                    new_ntk *= (s * form.kappa) * p1.root[:, None] ** (k - 1)
+                    new_ntk *= p2.root[None, :] ** (k - 1)
+                new_ntk += weights
+        dual = self.activation.dual
+
+        def act_gaps(rows, cols):
+            T12 = form.j * (r1[rows] * r2[cols]) * (J[rows, cols] if xp.ndim(J) else J)
+            t = None if angle.theta is None else angle.theta[rows, cols]
+            return dual.gaps(
+                p1.var[rows],
+                p2.var[cols],
+                t,
+                angle.cos[rows, cols],
+                angle.sin[rows, cols],
+                m1.var[rows],
+                m2.var[cols],
+                T12,
+            )
+
+        gaps = dense_gaps(act_gaps, s, b, m1, m2, q1, q2)
+        return self._finish(Pairs(cov, new_ntk, None, gaps, state.bounds), q1, q2, xp)
+
+    def _finish(self, state: Pairs, q1: Points, q2: Points, xp) -> Pairs:
+        if not self.then_angle:
+            return state
+        angle = ensure_angle(state, q1, q2, self.then_theta, xp)
+        return state.replace(angle=angle, gaps=angle_gaps(angle, q1, q2, xp))
 
 
 def _middle(q: Points) -> Points:
     """The activation's output points that `ActivationDense.points` kept in `extra`."""
-    return Points(*q.extra)
+    return Points(*q.extra[:4], q.extra[4:])
 
 
 @dataclass(frozen=True)
@@ -278,7 +355,7 @@ class LayerNorm:
             k = p1.inv_root[rows] * p2.inv_root[cols]
             return tuple(k * g for g in prev(rows, cols))
 
-        return Pairs(scale * state.cov, new_ntk, state.angle, gaps)
+        return Pairs(scale * state.cov, new_ntk, state.angle, gaps, state.bounds)
 
 
 @dataclass(frozen=True)
@@ -307,4 +384,5 @@ class Join:
                 parts[0] + parts[1] if len(parts) == 2 else (parts[0].copy() if parts else None)
             )
         gaps = sum_gaps(block.gaps, skip.gaps, b1, b2, s1, s2, q1, q2)
-        return Pairs(block.cov + skip.cov, new_ntk, None, gaps)
+        # the block started from the skip's state: its bounds include the skip's
+        return Pairs(block.cov + skip.cov, new_ntk, None, gaps, block.bounds)
