@@ -62,6 +62,9 @@ def kernels(
     chunks (block edge, or (rows, cols)), dtype and tile (within blocks).
     """
     if is_convolutional(layers):
+        if report is not None:
+            raise NTKSymError("report= (certified dual bounds) is not available for "
+                              "convolutional networks yet")
         return _conv_kernels(tuple(layers), X1, X2, backend, degree, dtype=dtype, tile=tile,
                              threads=threads, out=out, progress=progress, chunks=chunks,
                              want=want, label=label)

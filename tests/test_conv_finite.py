@@ -86,3 +86,9 @@ def test_finite_twin_errors():
         finite_cnn(ntk_sym.serial(Conv(3), LayerNorm(), GlobalAvgPool(), Dense()), X, 4)
     with pytest.raises(InputError, match="Dense: comes after GlobalAvgPool or Flatten"):
         finite_cnn(ntk_sym.serial(Conv(3), Dense(), GlobalAvgPool(), Dense()), X, 4)
+
+
+def test_finite_init_points_to_finite_cnn():
+    net = ntk_sym.serial(Conv(3), Relu(), GlobalAvgPool(), Dense())
+    with pytest.raises(NTKSymError, match=r"built by ntk_sym.layers.conv.finite_cnn"):
+        net.finite_layers()

@@ -26,21 +26,31 @@ from ..symbolic.conv_maps import AvgPoolMap, ConvMap, FlattenMap, GlobalAvgPoolM
 from .core import Activation, Dense
 
 
-class Conv(ConvMap):
+class _ImageLayer:
+    """The finite twins of image layers need the images' rank: `finite_cnn` builds them."""
+
+    def finite(self):
+        raise NTKSymError(
+            f"{type(self).__name__}: finite convolutional networks are built by "
+            "ntk_sym.layers.conv.finite_cnn(net, X, width), not by ntk_sym.finite.init"
+        )
+
+
+class Conv(_ImageLayer, ConvMap):
     """A convolution with NTK parameterization: h'[p] = (σ_w/√(kC)) Σ_δ W_δ h[p+δ] + σ_b b, W,
     b ~ N(0, 1) (k window offsets, C input channels); filter_shape (k₁,) or (k₁, k₂), or one
     integer for every spatial axis."""
 
 
-class AvgPool(AvgPoolMap):
+class AvgPool(_ImageLayer, AvgPoolMap):
     """The mean over blocks of `window` positions, moved by `strides` (default: the window)."""
 
 
-class GlobalAvgPool(GlobalAvgPoolMap):
+class GlobalAvgPool(_ImageLayer, GlobalAvgPoolMap):
     """The mean over all positions; a Dense after it is the readout."""
 
 
-class Flatten(FlattenMap):
+class Flatten(_ImageLayer, FlattenMap):
     """All positions and channels as one feature vector; a Dense after it is the readout."""
 
 
