@@ -13,11 +13,15 @@ from functools import partial
 import numpy as np
 
 from .compile import DEFAULT_QUADRATURE_DEGREE, array_module
+from .compile.conv import compile_conv, first_spatial_layer
 from .compile.layers import compile_network
 from .errors import NTKSymError
+from .numeric.conv.gram import conv_gram
+from .numeric.conv.inputs import as_image_pair
 from .numeric.dask import gram_dask
 from .numeric.gram import gram
 from .numeric.inputs import as_input_pair
+from .symbolic.conv_maps import is_convolutional
 from .symbolic.maps import KernelMap
 from .symbolic.reference import kernels_mpmath
 
@@ -57,6 +61,13 @@ def kernels(
     certified error bounds returned, over all tiles and layers; empty for closed forms); for "dask",
     chunks (block edge, or (rows, cols)), dtype and tile (within blocks).
     """
+    if is_convolutional(layers):
+        if report is not None:
+            raise NTKSymError("report= (certified dual bounds) is not available for "
+                              "convolutional networks yet")
+        return _conv_kernels(tuple(layers), X1, X2, backend, degree, dtype=dtype, tile=tile,
+                             threads=threads, out=out, progress=progress, chunks=chunks,
+                             want=want, label=label)
     A, B = as_input_pair(X1, X2)
     if backend not in BACKENDS:
         raise NTKSymError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -100,3 +111,15 @@ def kernels(
         want=want,
         report=report,
     )
+
+
+def _conv_kernels(layers, X1, X2, backend: str, degree: int, *, chunks, **options):
+    """`kernels` of a network with convolutional layers (images in, `ntk_sym.numeric.conv`)."""
+    if backend != "numpy":
+        raise NTKSymError(f"convolutional networks run on backend 'numpy' (threads, float32, "
+                          f"out=), not {backend!r} yet")
+    if chunks is not None:
+        raise NTKSymError("chunks applies to backend='dask' only; use tile= for tiling")
+    A, B = as_image_pair(X1, X2, first_spatial_layer(layers))
+    program = compile_conv(layers, A.shape[1:], backend, degree)
+    return conv_gram(program, A, B, xp=array_module(backend), **options)

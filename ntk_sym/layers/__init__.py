@@ -7,6 +7,7 @@ Conventions are neural-tangents' ``stax``: input kernel Σ = x·x'/d, Θ = 0, an
 as in `ntk_sym.symbolic.maps`.
 """
 
+from .conv import AvgPool, Conv, Flatten, GlobalAvgPool
 from .core import (
     Abs,
     Activation,
@@ -29,10 +30,14 @@ from .serial import Serial, check_layers, mlp, serial
 __all__ = [
     "Abs",
     "Activation",
+    "AvgPool",
+    "Conv",
     "Dense",
     "Elu",
     "Erf",
+    "Flatten",
     "Gelu",
+    "GlobalAvgPool",
     "Identity",
     "LayerNorm",
     "LeakyRelu",

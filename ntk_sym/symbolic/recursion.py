@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import sympy as sp
 
 from ..errors import NTKSymError
+from . import conv_maps
 from .maps import ActivationMap, DenseMap, KernelMap, KernelState, ResidualMap
 
 #: Input Gram entries of the unrolled kernels: x·x', ‖x‖², ‖x'‖², and the input dimension d.
@@ -66,6 +67,8 @@ def chain(maps: Sequence[KernelMap], symbolic: bool = False) -> list[tuple[sp.Eq
     symbols (`parameter_symbols`) instead of the layer's exact values.
     """
     symbols = parameter_symbols(maps) if symbolic else None
+    if conv_maps.is_convolutional(maps):
+        return conv_maps.chain(maps, symbols, stage)
     first = stage("0")
     rows = [
         (sp.Eq(first.s12, xy / d), r"\text{input}"),
@@ -111,6 +114,9 @@ def unrolled(
     Practical for small depths: the expressions grow with every layer. ``symbolic=True`` keeps
     σ_w, σ_b as symbols; ``simplify=True`` runs `sympy.simplify` after every layer (slow).
     """
+    if conv_maps.is_convolutional(maps):
+        raise NTKSymError("a convolutional network's kernel is indexed by pixel pairs and is not "
+                          "unrolled into one expression; see net.recursion() / net.latex()")
     _require_closed_forms(maps)
     symbols = parameter_symbols(maps) if symbolic else None
     tidy = sp.simplify if simplify else (lambda z: z)

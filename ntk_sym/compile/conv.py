@@ -1,0 +1,83 @@
+"""Compile a convolutional network's layer maps into the conv engine's program.
+
+Each map (`ntk_sym.symbolic.conv_maps`, `ntk_sym.symbolic.maps`) becomes a step of
+`ntk_sym.numeric.conv.steps` from one kind → builder table; window sizes given as one integer
+are expanded to the images' rank here, and `ntk_sym.numeric.conv.engine.plan` checks the shapes
+(a VALID window larger than the image, layers after the readout, …) with errors naming the
+layer. Programs are cached per (maps, image shape, backend, degree).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+
+from ..errors import InputError
+from ..numeric.conv import steps as numeric
+from ..numeric.conv.engine import Program, plan
+from ..numeric.conv.window import Window
+from ..symbolic.conv_maps import resolve_window
+from ..symbolic.maps import KernelMap
+from .duals import DEFAULT_QUADRATURE_DEGREE, compile_dual
+
+
+def _conv(m, name, nd, backend, degree):
+    size = resolve_window(m.filter_shape, nd)
+    strides = resolve_window(m.strides, len(size))
+    return numeric.ConvStep(Window(size, strides, m.padding), m.w_std, m.b_std, name)
+
+
+def _avg_pool(m, name, nd, backend, degree):
+    size = resolve_window(m.window, nd)
+    return numeric.PoolStep(Window(size, resolve_window(m.strides, len(size)), "VALID"), name)
+
+
+def _readout(kind):
+    return lambda m, name, nd, backend, degree: numeric.ReadoutStep(kind, name)
+
+
+def _dense(m, name, nd, backend, degree):
+    return numeric.DenseStep(m.w_std, m.b_std, m.standard, name)
+
+
+def _activation(m, name, nd, backend, degree):
+    return numeric.ActivationStep(compile_dual(m.phi, backend, degree), name)
+
+
+#: kind → builder of the conv engine's step for one map.
+BUILDERS: dict[str, Callable] = {
+    "conv": _conv,
+    "avg_pool": _avg_pool,
+    "global_avg_pool": _readout("gap"),
+    "flatten": _readout("flatten"),
+    "dense": _dense,
+    "activation": _activation,
+}
+
+_NAMES = {"conv": "Conv", "avg_pool": "AvgPool", "global_avg_pool": "GlobalAvgPool",
+          "flatten": "Flatten", "dense": "Dense"}
+
+
+@lru_cache(maxsize=128)
+def compile_conv(maps: tuple[KernelMap, ...], image_shape: tuple[int, ...],
+                 backend: str = "numpy", degree: int = DEFAULT_QUADRATURE_DEGREE) -> Program:
+    """The conv engine's `Program` for `maps` on images of shape `image_shape` = (*S, C)."""
+    nd = len(image_shape) - 1
+    steps = []
+    for i, m in enumerate(maps, 1):
+        kind = getattr(m, "kind", None)
+        label = _NAMES.get(kind, getattr(getattr(m, "phi", None), "name", kind))
+        name = f"layer {i} ({label})"
+        if kind not in BUILDERS:
+            raise InputError(f"{name} is not supported in convolutional networks (supported: "
+                             "Conv, AvgPool, GlobalAvgPool, Flatten, Dense and activations)")
+        steps.append(BUILDERS[kind](m, name, nd, backend, int(degree)))
+    return plan(tuple(steps), tuple(image_shape))
+
+
+def first_spatial_layer(maps: Sequence[KernelMap]) -> str:
+    """The first spatial layer's name, for input errors."""
+    for i, m in enumerate(maps, 1):
+        if getattr(m, "spatial", False):
+            return f"layer {i} ({_NAMES.get(m.kind, m.kind)})"
+    return "the network"

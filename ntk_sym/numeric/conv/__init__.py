@@ -1,0 +1,1 @@
+"""The convolutional kernel engine (NumPy/CuPy only, no SymPy): see `engine`."""
