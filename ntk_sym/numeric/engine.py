@@ -67,7 +67,9 @@ class PointData:
     units: (n, d+1) unit augmented vectors;  q: (n,) first-layer variances Σ⁽¹⁾(x, x);
     var, root_var: (L+1, n) variances Σ⁽ˡ⁾(x, x), l = 1..L+1, and their roots;
     T, root_T: (L, n) T(Σ⁽ˡ⁾) = 𝔼[φ(u)²] for u ~ N(0, Σ⁽ˡ⁾(x, x)), and their roots;
-    nngp, ntk: (n,) the diagonal kernels Σ⁽ᴸ⁺¹⁾(x, x), Θ⁽ᴸ⁺¹⁾(x, x).
+    nngp, ntk: (n,) the diagonal kernels Σ⁽ᴸ⁺¹⁾(x, x), Θ⁽ᴸ⁺¹⁾(x, x);
+    extra: per-layer data of duals with `per_point` (tuple of L arrays (m, n), kept in
+    float64), or None.
     """
 
     units: object
@@ -78,20 +80,24 @@ class PointData:
     root_T: object
     nngp: object
     ntk: object
+    extra: tuple | None = None
 
     def rows(self, start: int, stop: int) -> PointData:
         """The points start:stop (views, no copies); the point index is the last axis except
         for `units`."""
         sl = slice(start, stop)
-        return PointData(self.units[sl], *(a[..., sl] for a in self._arrays()[1:]))
+        arrays = (a[..., sl] for a in self._arrays()[1:])
+        return PointData(self.units[sl], *arrays, extra=_slice_extra(self.extra, sl))
 
     def astype(self, dtype: np.dtype) -> PointData:
-        """All arrays cast to `dtype` (computed in float64 first, then rounded once)."""
-        return PointData(*(a.astype(dtype, copy=False) for a in self._arrays()))
+        """All arrays cast to `dtype` (computed in float64 first, then rounded once); `extra`
+        stays float64."""
+        arrays = (a.astype(dtype, copy=False) for a in self._arrays())
+        return PointData(*arrays, extra=self.extra)
 
     def _arrays(self) -> list:
         # not dataclasses.astuple, which deep-copies the arrays
-        return [getattr(self, f.name) for f in dataclasses.fields(self)]
+        return [getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"]
 
     def __len__(self) -> int:
         return self.q.shape[0]
@@ -102,8 +108,11 @@ def point_data(spec: LayerSpec, X, xp: types.ModuleType = np) -> PointData:
     s, b = spec.w_std**2, spec.b_std**2
     units, q = unit_rows(augmented(X, spec.w_std, spec.b_std, xp), xp)
     var, Ts, Tdots = [q], [], []
+    extra = [] if spec.dual.per_point is not None else None
     ntk = (q - b) / s + 1.0 if spec.standard else q
     for _ in range(spec.depth):
+        if extra is not None:
+            extra.append(spec.dual.per_point(var[-1]))
         T, Tdot = spec.dual.diag(var[-1])
         new = s * T + b
         ntk = (T + 1.0 if spec.standard else new) + s * Tdot * ntk
@@ -112,11 +121,30 @@ def point_data(spec: LayerSpec, X, xp: types.ModuleType = np) -> PointData:
         Tdots.append(Tdot)
     T_all = xp.stack(Ts) if Ts else xp.zeros((0, q.shape[0]))
     var_all = xp.stack(var)
-    return PointData(units, q, var_all, xp.sqrt(var_all), T_all, xp.sqrt(T_all), var[-1], ntk)
+    return PointData(
+        units,
+        q,
+        var_all,
+        xp.sqrt(var_all),
+        T_all,
+        xp.sqrt(T_all),
+        var[-1],
+        ntk,
+        extra=None if extra is None else tuple(extra),
+    )
 
 
-def kernel_tile(spec: LayerSpec, P1: PointData, P2: PointData, xp: types.ModuleType = np):
-    """(NNGP, NTK) blocks (n1, n2) between the points of P1 and P2 (in their dtype)."""
+def kernel_tile(
+    spec: LayerSpec,
+    P1: PointData,
+    P2: PointData,
+    xp: types.ModuleType = np,
+    bounds: list | None = None,
+):
+    """(NNGP, NTK) blocks (n1, n2) between the points of P1 and P2 (in their dtype).
+
+    bounds: for duals that report error bounds, (layer, bound) pairs are appended to it.
+    """
     s, b = spec.w_std**2, spec.b_std**2
     dual = spec.dual
     th, cos, sin, (same_rows, same_cols) = first_layer(
@@ -127,7 +155,7 @@ def kernel_tile(spec: LayerSpec, P1: PointData, P2: PointData, xp: types.ModuleT
     for layer in range(spec.depth):
         a, c = P1.var[layer][:, None], P2.var[layer][None, :]
         T11, T22 = P1.T[layer][:, None], P2.T[layer][None, :]
-        T12, Tdot12 = dual.pair(a, c, th, cos, sin, T11, T22)
+        T12, Tdot12 = _pair(dual, layer, P1, P2, (a, c, th, cos, sin, T11, T22), bounds)
         # Θ' = Σ' + s Ṫ Θ (standard: T + 1 + s Ṫ Θ), in place on arrays made here
         ntk = xp.multiply(Tdot12, ntk)
         ntk *= s
@@ -176,6 +204,7 @@ def _next_angle(spec: LayerSpec, P1: PointData, P2: PointData, layer: int, nngp,
             T1,
             T2,
             now[3][rows, cols],
+            **_extra_of_pairs(P1, P2, layer, rows, cols),
         )
         P, Q = s * gm, s * gp
         if b > 0:
@@ -196,3 +225,28 @@ def _next_angle(spec: LayerSpec, P1: PointData, P2: PointData, layer: int, nngp,
         if th is not None:
             th = xp.where(degenerate, np.pi / 2, th)
     return th, cos, sin
+
+
+# -- hooks for duals with per-point data and error bounds (`CompiledDual.per_point`,
+# -- `CompiledDual.reports_bound`, e.g. the Hermite series): kept apart so that they carry over
+def _slice_extra(extra: tuple | None, sl: slice) -> tuple | None:
+    return None if extra is None else tuple(e[:, sl] for e in extra)
+
+
+def _pair(dual: CompiledDual, layer: int, P1: PointData, P2: PointData, args: tuple, bounds):
+    """dual.pair(*args), with the layer's per-point slices and its reported bound collected."""
+    if dual.per_point is None:
+        return dual.pair(*args)
+    result = dual.pair(*args, extra=(P1.extra[layer], P2.extra[layer]))
+    if not dual.reports_bound:
+        return result
+    if bounds is not None:
+        bounds.append((layer, result[2]))
+    return result[0], result[1]
+
+
+def _extra_of_pairs(P1: PointData, P2: PointData, layer: int, rows, cols) -> dict:
+    """The `extra` keyword of dual.gaps for the pairs (rows, cols), if the dual has one."""
+    if P1.extra is None:
+        return {}
+    return {"extra": (P1.extra[layer][:, rows], P2.extra[layer][:, cols])}

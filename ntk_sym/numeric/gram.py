@@ -51,6 +51,7 @@ def gram(
     out: tuple[np.ndarray | None, np.ndarray | None] | None = None,
     progress: bool = False,
     label: str = "kernels",
+    report: dict | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(NNGP, NTK) Gram matrices (n1, n2) of float64 inputs, as host (NumPy) arrays.
 
@@ -64,6 +65,10 @@ def gram(
         may be None: that kernel is then neither stored nor returned (None in its place), so
         ``net.ntk(X, out=(None, array))`` needs memory for the NTK alone.
     progress: draw a progress line on stderr.
+    report: a dict to receive, for duals that report error bounds, the per-layer maxima
+        ("layers": [(β_T, β_Ṫ), ...]), the pairs done by another rule ("pairs") and the point
+        data ("points": (P1, P2)), from which `ntk_sym.numeric.bound.propagate` bounds the
+        kernels' errors.
     """
     dtype = check_dtype(dtype)
     with np.errstate(over="ignore", invalid="ignore"):  # non-finite tiles are reported below
@@ -82,7 +87,10 @@ def gram(
         threads=threads,
         progress=progress,
         label=label,
+        report=report,
     )
+    if report is not None:
+        report["points"] = (P1, P2)
     return nngp, ntk
 
 
@@ -99,11 +107,14 @@ def fill(
     threads: int | None = None,
     progress: bool = False,
     label: str = "kernels",
+    report: dict | None = None,
 ) -> None:
     """Write the (NNGP, NTK) blocks between P1 and P2 into the host arrays nngp and ntk.
 
     symmetric: P2 is P1; only tiles on and above the diagonal are computed, then mirrored.
+    report: see `gram` (filled with "layers" and "pairs").
     """
+    collected: list = []
     backend = "cupy" if xp.__name__ == "cupy" else "numpy"
     size = DEFAULT_TILE[backend] if tile is None else _positive_int(tile, "tile")
     workers = ((os.cpu_count() or 1) if backend == "numpy" else 1) if threads is None else threads
@@ -116,7 +127,11 @@ def fill(
         # errstate is per thread: overflow is reported below, by the finiteness check
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             block = kernel_tile(
-                spec, P1.rows(rows.start, rows.stop), P2.rows(cols.start, cols.stop), xp
+                spec,
+                P1.rows(rows.start, rows.stop),
+                P2.rows(cols.start, cols.stop),
+                xp,
+                bounds=collected if report is not None else None,
             )
         for target, values in zip((nngp, ntk), block, strict=True):
             if target is None:  # this kernel is not wanted (out=(None, ...))
@@ -141,6 +156,23 @@ def fill(
             bar.update()
     finally:
         bar.close()
+    if report is not None:
+        _reduce_bounds(collected, spec.depth, report)
+
+
+def _reduce_bounds(collected: list, depth: int, report: dict) -> None:
+    """Max-reduce the tiles' (layer, (β_T, β_Ṫ, pairs)) into report["layers"], sum the pairs."""
+    layers = [[0.0, 0.0] for _ in range(depth)]
+    pairs = report.get("pairs", 0)
+    for layer, (beta_T, beta_Tdot, count) in collected:
+        layers[layer][0] = max(layers[layer][0], beta_T)
+        layers[layer][1] = max(layers[layer][1], beta_Tdot)
+        pairs += count
+    if "layers" in report:  # several fills (blocks) into one report
+        layers = [[max(a, b) for a, b in zip(x, y, strict=True)] for x, y in zip(
+            layers, report["layers"], strict=True)]
+    report["layers"] = [tuple(v) for v in layers]
+    report["pairs"] = pairs
 
 
 def _run(work, tiles: list[tuple[slice, slice]], workers: int) -> Iterator[None]:
