@@ -37,7 +37,7 @@ from ..numeric.mehler import (
     tile_order,
 )
 from ..numeric.pair_rule import PairRule
-from ..symbolic.activations import Activation
+from ..symbolic.activations import Activation, resolve
 from ..symbolic.hermite import is_odd, kink_points
 from ..symbolic.symbols import X
 from .backends import array_module, compile_phi
@@ -50,8 +50,11 @@ DEFAULT_TOL = 1e-14
 #: ~1e-15 relative, so smaller bounds cannot be certified in float64.
 MIN_TOL = 1e-15
 #: The per-point coefficients are extended until pairs with |ρ| up to this get the tolerance
-#: from the series (or the tails reach rounding level); pairs beyond use the 2-D rule.
-RHO_REACH = 0.95
+#: from the series (or the tails reach rounding level); pairs beyond it get the full series if
+#: it meets the tolerance for them, else the 2-D rule. Pairs beyond `RHO_BULK` are rare on
+#: generic data (duplicates are copied), so extending further would cost every point more than
+#: it saves on those pairs.
+RHO_REACH = RHO_BULK
 
 
 def check_tolerance(tol: float) -> float:
@@ -81,9 +84,10 @@ def point_coefficients(rules: Coefficients, q, tol: float) -> HermiteData:
     """Coefficients at the variances q, with as many terms as the pairs will need: doubled from
     `FIRST_TERMS` until the normalised tails r̂_K are below tol/100 (the series is then accurate
     for every ρ) or RHO_REACH^{K+1} r̂_K ≤ tol, up to `MAX_TERMS`."""
-    terms = FIRST_TERMS
+    terms, nodes = FIRST_TERMS, None
     while True:
-        H = rules.compute(q, terms)
+        H = rules.compute(q, terms, nodes)
+        nodes = rules.last_nodes
         worst = 0.0
         for r, T in ((H.rc, H.T), (H.rd, H.Tdot)):
             if r.shape[1]:
@@ -105,11 +109,15 @@ def compile_series(act: Activation, backend: str = "numpy", tol: float = DEFAULT
     rules = Coefficients(phi, dphi, kinks, act.name, xp)
     rule2d = PairRule(phi, dphi, kinks, is_odd(act.expr), xp)
 
+    last: list = [None, None]  # (q, its HermiteData): the engine asks for diag(q) right after
+
     def per_point(q):
-        return point_coefficients(rules, q, tol).pack(xp)
+        H = point_coefficients(rules, q, tol)
+        last[:] = [q, H]
+        return H.pack(xp)
 
     def diag(q):
-        H = rules.compute(q, 1)
+        H = last[1] if last[0] is q else rules.compute(q, 1)
         return H.T, H.Tdot
 
     def pair(a, b, th, cos, sin, T11, T22, extra):
@@ -169,10 +177,13 @@ def compile_series(act: Activation, backend: str = "numpy", tol: float = DEFAULT
 
     def gaps(a, b, th, cos, sin, T11, T22, T12, extra):
         S1, S2 = (HermiteData.unpack(e) for e in extra)
+        same = (cos == 1.0) & (a == b)
+        if xp.all(same):  # the diagonal's pairs: g₋ = 0 and g₊ = 2√(T11 T22) exactly
+            return xp.zeros_like(cos), 2 * xp.sqrt(T11 * T22)
         orders = active_orders(S1, S2, "c", xp)
-        gm, gp = series_gaps(S1.c, S1.T, S2.c, S2.T, cos, sin, orders, xp)
+        gm, gp = series_gaps(S1.c, S1.rc, S1.T, S2.c, S2.rc, S2.T, cos, sin, orders, xp)
         bounds = [pair_bound(r1, N1, r2, N2, cos, xp) for _, _, _, r1, r2, N1, N2 in _sides(S1, S2)]
-        rest = (bounds[0] > tol) & ~((cos == 1.0) & (a == b))
+        rest = (bounds[0] > tol) & ~same
         if xp.any(rest):
             _, _, gm[rest], gp[rest] = rule2d(
                 a[rest],
@@ -189,6 +200,18 @@ def compile_series(act: Activation, backend: str = "numpy", tol: float = DEFAULT
     return CompiledDual(diag, pair, gaps, "hermite series", per_point=per_point, reports_bound=True)
 
 
+def coefficients(activation, q, terms: int) -> tuple:
+    """(c, d, r, T): the first `terms` Hermite coefficients of φ and of φ' (arrays (terms, n)),
+    the tails r_k = Σ_{j>k} c_j² and T = 𝔼[φ(u)²] at the variances q, by the rule the series
+    dual uses. `activation`: a name, SymPy expression or `Activation`."""
+    act = resolve(activation)
+    check_domain(act)
+    phi, dphi = compile_phi(act)
+    kinks = tuple(sorted(float(k) for k in kink_points(act.expr) | kink_points(act.derivative)))
+    H = Coefficients(phi, dphi, kinks, act.name).compute(np.asarray(q, dtype=float), terms)
+    return H.c, H.d, H.rc, H.T
+
+
 def diagonal_of(extra) -> tuple:
     """(Ṫ, q 𝔼[φ''²]) per point from one layer's per-point data (for `numeric.bound`)."""
     H = HermiteData.unpack(extra)
@@ -203,4 +226,11 @@ def _sides(H1: HermiteData, H2: HermiteData):
     )
 
 
-__all__ = ["DEFAULT_TOL", "MIN_TOL", "compile_series", "diagonal_of", "point_coefficients"]
+__all__ = [
+    "DEFAULT_TOL",
+    "MIN_TOL",
+    "coefficients",
+    "compile_series",
+    "diagonal_of",
+    "point_coefficients",
+]

@@ -19,15 +19,17 @@ import numpy as np
 
 
 @cache
-def _set_local() -> Callable[[int], int] | None:
+def _set_local() -> tuple[Callable[[int], int], ...]:
+    # every OpenBLAS loaded: NumPy's, and SciPy's own copy (its BLAS rank-1 updates)
+    found = []
     for path in _openblas_candidates():
         try:
             fn = ctypes.CDLL(path).openblas_set_num_threads_local
         except (OSError, AttributeError):
             continue
         fn.restype, fn.argtypes = ctypes.c_int, [ctypes.c_int]
-        return fn
-    return None
+        found.append(fn)
+    return tuple(found)
 
 
 def _openblas_candidates() -> list[str]:
@@ -44,6 +46,5 @@ def _openblas_candidates() -> list[str]:
 
 def single_threaded_blas() -> None:
     """Make BLAS calls from the current thread use one thread (no-op if unsupported)."""
-    fn = _set_local()
-    if fn is not None:
+    for fn in _set_local():
         fn(1)

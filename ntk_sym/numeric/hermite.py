@@ -50,8 +50,9 @@ REFINE_TOL = 1e-12
 REMAINDER_FLOOR = 1e-14
 #: Coefficients computed at most (and the first count tried).
 MAX_TERMS, FIRST_TERMS = 1024, 64
-#: Gauss–Legendre nodes per piece: first and last tried.
-FIRST_PIECE_NODES, MAX_PIECE_NODES = 64, 1024
+#: Gauss–Legendre nodes per panel, and the panels per piece (between kinks) first and last tried.
+PANEL_NODES = 32
+FIRST_PANELS, MAX_PANELS = 4, 256
 #: Trapezoidal nodes per unit √q·z: the first rule has 12 per unit of x (φ's own scale), at
 #: least this many in total; refinement doubles up to MAX_TRAPEZOID.
 MIN_TRAPEZOID, MAX_TRAPEZOID = 128, 16384
@@ -110,16 +111,21 @@ def hermite_functions(z, terms: int, xp: types.ModuleType = np):
     return out
 
 
-def gauss_legendre_pieces(edges, nodes: int):
-    """Gauss–Legendre nodes and dz-weights on consecutive pieces [edges[i], edges[i+1]].
+def gauss_legendre_pieces(edges, panels: int):
+    """Composite Gauss–Legendre nodes and dz-weights on consecutive pieces [edges[i], edges[i+1]],
+    each cut into `panels` equal panels of `PANEL_NODES` nodes.
 
-    edges: (..., P+1) non-decreasing; returns z, w of shape (..., P·nodes).
+    edges: (..., P+1) non-decreasing; returns z, w of shape (..., P·panels·PANEL_NODES).
+    Refinement adds panels rather than nodes: NumPy's high-order rules (leggauss beyond ~100
+    nodes) carry errors of ~1e-14, which would floor the coefficients there.
     """
-    t, wt = np.polynomial.legendre.leggauss(nodes)
+    t, wt = np.polynomial.legendre.leggauss(PANEL_NODES)
     lo, hi = edges[..., :-1, None], edges[..., 1:, None]
-    half = (hi - lo) / 2
-    z = (lo + hi) / 2 + half * t
-    w = half * wt
+    cuts = lo + (hi - lo) * (np.arange(panels + 1) / panels)  # (..., P, panels+1)
+    a, b = cuts[..., :-1, None], cuts[..., 1:, None]
+    half = (b - a) / 2
+    z = (a + b) / 2 + half * t
+    w = half * wt + 0 * z
     shape = edges.shape[:-1] + (-1,)
     return z.reshape(shape), w.reshape(shape)
 
@@ -140,6 +146,7 @@ class Coefficients:
         xp: types.ModuleType = np,
     ):
         self.phi, self.dphi, self.kinks, self.name, self.xp = phi, dphi, kinks, name, xp
+        self.last_nodes: int | None = None
 
     # -- rules ----------------------------------------------------------------------------------
     def window(self, q) -> float:
@@ -171,23 +178,29 @@ class Coefficients:
                 )
             L = min(MAX_WINDOW, L * 1.5)
 
-    def compute(self, q, terms: int) -> HermiteData:
-        """`HermiteData` with `terms` coefficients at the variances q (1-D array)."""
+    def compute(self, q, terms: int, nodes: int | None = None) -> HermiteData:
+        """`HermiteData` with `terms` coefficients at the variances q (1-D array).
+
+        nodes: the rule to start refining from (e.g. `last_nodes` of a call with fewer terms);
+        the rule that converged is left in `last_nodes`.
+        """
         xp = self.xp
         q = xp.asarray(q, dtype=float)
         L = self.window(q)
         root = max(float(xp.sqrt(xp.max(q))) if q.size else 0.0, 1.0)
         if self.kinks:
             nodes, (c, d, T, Tdot) = self._refine(
-                lambda n: self._pieces(q, L, terms, n), FIRST_PIECE_NODES, MAX_PIECE_NODES, q
+                lambda n: self._pieces(q, L, terms, n), nodes or FIRST_PANELS, MAX_PANELS, q
             )
-            resolution = 2 * L * root / nodes
+            resolution = 2 * L * root / (nodes * PANEL_NODES)
         else:
-            first = max(MIN_TRAPEZOID, int(2 * L * root * 6) | 1)
+            first = nodes or max(MIN_TRAPEZOID, int(2 * L * root * 6) | 1)
             nodes, (c, d, T, Tdot) = self._refine(
                 lambda n: self._trapezoid(q, L, terms, n), first, MAX_TRAPEZOID, q
             )
             resolution = 2 * L * root / (nodes - 1)
+        # the coarser of the two rules compared was already converged: start there next time
+        self.last_nodes = nodes // 2
         slope = (xp.arange(terms)[:, None] * d * d).sum(0)
         return HermiteData(c, d, _tails(c, T), _tails(d, Tdot), T, Tdot, slope, resolution, L)
 
@@ -240,18 +253,18 @@ class Coefficients:
             raise NTKSymError(f"{self.name}: φ or φ' is not finite at some quadrature node")
         return f, g
 
-    def _pieces(self, q, L: float, terms: int, nodes: int):
+    def _pieces(self, q, L: float, terms: int, panels: int):
         """(c, d, T, Ṫ) by Gauss–Legendre on the pieces between the kinks x_j/√q."""
         xp = self.xp
         root = xp.sqrt(q)
         if all(k == 0 for k in self.kinks):  # the common case: one split at z = 0 for every q
-            z, w = (xp.asarray(a) for a in gauss_legendre_pieces(np.array([-L, 0.0, L]), nodes))
+            z, w = (xp.asarray(a) for a in gauss_legendre_pieces(np.array([-L, 0.0, L]), panels))
             return self._project(root[:, None] * z, w, hermite_functions(z, terms, xp))
         safe = xp.where(root > 0, root, 1.0)
         splits = xp.clip(xp.asarray(self.kinks)[None, :] / safe[:, None], -L, L)
         ends = xp.full((q.size, 1), L)
         edges = xp.concatenate([-ends, xp.sort(splits, axis=1), ends], axis=1)
-        z, w = gauss_legendre_pieces(edges, nodes)  # (n, P·nodes): every point its own pieces
+        z, w = gauss_legendre_pieces(edges, panels)  # (n, nodes): every point its own pieces
         f, g = self._values(root[:, None] * z)
         psi0 = (2 * math.pi) ** -0.25 * xp.exp(-z * z / 4)
         fw, gw = f * w * psi0, g * w * psi0

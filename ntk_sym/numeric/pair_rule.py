@@ -6,16 +6,18 @@ With u = √q₁ z₁, v = √q₂ (c z₁ + s z₂) (c = cos θ, s = sin θ, z�
     T₁₂ = 𝔼[φ(u) φ(v)],   Ṫ₁₂ = 𝔼[φ'(u) φ'(v)],
     g₋ = ½ 𝔼[(φ(u) − φ(v))²] − ½ (√T₁₁ − √T₂₂)²,   g₊ = ½ 𝔼[(φ(u) + φ(v))²] − ½ (√T₁₁ − √T₂₂)²,
 
-the gaps without cancellation: φ(u) − φ(v) = (u − v) ∫₀¹ φ'(v + t(u − v)) dt (Gauss–Legendre
-in t), with u − v = (√q₁ − √q₂) z₁ + √q₂ (1 − c) z₁ − √q₂ s z₂ and 1 − c = s²/(1 + c); for an
-odd φ, φ(u) + φ(v) = φ(u) − φ(−v) likewise.
+the gaps without cancellation: for c > 0, φ(u) − φ(v) = (u − v) ∫₀¹ φ'(v + t(u − v)) dt
+(Gauss–Legendre in t), with u − v = (√q₁ − √q₂) z₁ + √q₂ (1 − c) z₁ − √q₂ s z₂ and
+1 − c = s²/(1 + c); for an odd φ and c < 0, φ(u) + φ(v) = φ(u) − φ(−v) likewise. (The other
+gap is not small there, and is summed directly.)
 
 Nodes. Smooth φ: the trapezoidal rule in both variables, with the x-resolution h_x that made
 the one-dimensional coefficients converge: step h_x/max(√q₁, √q₂, 1) in z₁ and h_x/max(s√q₂, 1)
 in z₂ (the inner integrand varies on the scale 1/(s√q₂), so near ρ = ±1 few nodes do).
-Kinked φ: composite Gauss–Legendre, the outer panels split at the kinks x_j/√q₁ and at
-x_j/(c√q₂) (where v's kink crosses z₂ = 0), the inner integral split at z₂ = (x_j/√q₂ − c z₁)/s
-for every outer node, so every piece is analytic. One pair at a time: these pairs are few.
+Kinked φ: composite Gauss–Legendre, the outer panels split at the kinks x_j/√q₁ and around
+x_j/(c√q₂) (where v's kink crosses z₂ = 0) in steps of s/|c|, the width over which the inner
+integral smooths that kink; the inner integral is split at z₂ = (x_j/√q₂ − c z₁)/s for every
+outer node, so every piece is analytic. One pair at a time: these pairs are few.
 """
 
 from __future__ import annotations
@@ -84,7 +86,10 @@ class PairRule:
             if r1 > 0:
                 edges.append([x / r1])
             if r2 * c != 0:
-                edges.append([x / (r2 * c)])
+                # v's kink crosses the inner window for |z₁ − x/(c√q₂)| ≤ (s/|c|)·window: there
+                # the inner integral is a kink smoothed over s/|c|, so panels of that width
+                steps = np.arange(-np.ceil(inner), np.ceil(inner) + 1)
+                edges.append(x / (r2 * c) + (s / abs(c)) * steps)
         edges = np.unique(np.clip(np.concatenate(edges), -L, L))
         t, wt = np.polynomial.legendre.leggauss(_PANEL_NODES)
         half = np.diff(edges)[:, None] / 2
@@ -124,8 +129,9 @@ class PairRule:
         root_diff = (q1 - q2) / (r1 + r2) if r1 + r2 > 0 else 0.0
         diff = root_diff * z1c + r2 * one_minus * z1c - r2 * s * z2  # u − v
         total = root_diff * z1c + r2 * one_plus * z1c + r2 * s * z2  # u + v
-        minus = diff * self._mean_slope(v, diff)
-        plus = total * self._mean_slope(-v, total) if self.odd else fu + fv
+        # the mean-value form only where the segment is short (the gap small); else directly
+        minus = diff * self._mean_slope(v, diff) if c > 0 else fu - fv
+        plus = total * self._mean_slope(-v, total) if self.odd and c < 0 else fu + fv
         return (
             float(T12),
             float(Td12),

@@ -17,6 +17,7 @@ fails, `hermite_coefficients` raises and `numeric_coefficients` gives mpmath val
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 
 import mpmath as mp
 import sympy as sp
@@ -58,8 +59,17 @@ def is_odd(expr: sp.Expr) -> bool:
     return sp.simplify(expr.subs(X, -X) + expr) == 0
 
 
+def in_x(expr: sp.Expr) -> sp.Expr:
+    """`expr` with its one free symbol renamed to `symbols.X` (as activations are stored)."""
+    free = sp.sympify(expr).free_symbols
+    if len(free) > 1:
+        raise ExpressionError(f"{expr} has more than one free symbol: {sorted(map(str, free))}")
+    return expr.subs(free.pop(), X) if free else sp.sympify(expr)
+
+
 def polynomial_coefficients(expr: sp.Expr, terms: int) -> list[sp.Expr] | None:
     """The exact c_k(Q), k < terms, of a polynomial φ (module docstring); None otherwise."""
+    expr = in_x(expr)
     if not expr.is_polynomial(X):
         return None
     a = sp.Poly(expr, X).all_coeffs()[::-1]  # a[n] multiplies x^n
@@ -86,6 +96,7 @@ def hermite_coefficients(expr: sp.Expr, terms: int, q: sp.Expr = Q) -> list[sp.E
     SymPy leaves an unevaluated integral (tanh, the logistic sigmoid, ...): use
     `numeric_coefficients` there.
     """
+    expr = in_x(expr)
     poly = polynomial_coefficients(expr, terms)
     if poly is not None:
         return [c.subs(Q, q) for c in poly]
@@ -104,18 +115,22 @@ def hermite_coefficients(expr: sp.Expr, terms: int, q: sp.Expr = Q) -> list[sp.E
     return out
 
 
-def numeric_coefficients(expr: sp.Expr, terms: int, q: float, dps: int = 30) -> list[mp.mpf]:
-    """c_k(q) for k < terms by mpmath quadrature at `dps` digits, split at φ's kinks.
+def numeric_coefficients(
+    expr: sp.Expr, terms: int | Iterable[int], q: float, dps: int = 30
+) -> list[mp.mpf]:
+    """c_k(q) for k < terms (or for the orders k in `terms`) by mpmath quadrature at `dps`
+    digits, split at φ's kinks.
 
     An independent (slow) reference for the float64 coefficients of `ntk_sym.numeric.hermite`.
     """
+    expr = in_x(expr)
     with mp.workdps(dps):
         f = sp.lambdify(X, expr, modules="mpmath")
         root = mp.sqrt(mp.mpf(q))
         cuts = sorted({mp.mpf(sp.N(k, dps)) / root for k in kink_points(expr)} if root else set())
         points = [-mp.inf, *cuts, mp.inf] if cuts else [-mp.inf, 0, mp.inf]
         out = []
-        for k in range(terms):
+        for k in range(terms) if isinstance(terms, int) else terms:
             norm = 1 / mp.sqrt(mp.factorial(k) * 2 * mp.pi)
 
             def integrand(z, k=k, norm=norm):
