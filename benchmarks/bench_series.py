@@ -1,4 +1,5 @@
-"""The Hermite series dual: accuracy against the mpmath reference, speed against ReLU and the 2-D rule.
+"""The Hermite series dual: accuracy against the mpmath reference, speed against ReLU and the
+2-D rule.
 
     python benchmarks/bench_series.py accuracy     # ~1 h of CPU at 25 digits (2 processes)
     python benchmarks/bench_series.py speed        # a few minutes
