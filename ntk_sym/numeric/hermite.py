@@ -160,9 +160,9 @@ class Coefficients:
             vals = self.phi(root * z)
             if not bool(xp.all(xp.isfinite(vals))):
                 raise NTKSymError(
-                    f"{self.name}: φ is not finite on the real line at the variance "
-                    f"{float(root) ** 2:.4g} (a pole or a value out of range): its Gaussian "
-                    "expectations do not exist"
+                    f"{self.name}: φ(u) is not finite (overflow or a pole) for u within "
+                    f"{L:g} standard deviations at the variance {float(root) ** 2:.4g}: its "
+                    "Gaussian moments diverge or do not exist there"
                 )
             if scale is None:
                 weight = xp.exp(-z * z / 2)
