@@ -160,7 +160,7 @@ class Coefficients:
             vals = self.phi(root * z)
             if not bool(xp.all(xp.isfinite(vals))):
                 raise NTKSymError(
-                    f"{self.name}: φ(u) is not finite (overflow or a pole) for u within "
+                    f"{self.name}: φ(u) is non-finite (overflow or a pole) for u within "
                     f"{L:g} standard deviations at the variance {float(root) ** 2:.4g}: its "
                     "Gaussian moments diverge or do not exist there"
                 )
