@@ -111,3 +111,25 @@ def test_tolerances_that_cannot_be_met(monkeypatch):
     X = np.array([[10.0, 0.0], [8.0, 6.0]])  # ρ = 0.8: a bulk pair, variance 112
     with pytest.raises(ToleranceError, match=r"reached a bound of .* with \d+ terms"):
         ntk_sym.mlp("tanh", depth=1, w_std=1.5).kernels(X, tol=1e-13)
+
+
+def test_layer_networks_report_per_layer_bounds():
+    """A residual block and LayerNorm around series activations: the layer engine hands each
+    activation step its per-point coefficients, the kernels agree with the 1024² 2-D rule (a
+    different method) to 1e-12, and error_bound reports one truncation bound per activation
+    (each ≤ the default tol 1e-14 plus rounding) without propagating them (not an MLP)."""
+    from ntk_sym.layers import Dense, LayerNorm, Residual, Silu, Tanh, serial
+
+    X = issue_inputs()
+    net = serial(Dense(1.4, 0.1), Tanh(), Residual(Dense(1.2), Silu()), LayerNorm(), Tanh(),
+                 Dense())
+    nngp, ntk, bound = net.kernels(X, error_bound=True)
+    ref_nngp, ref_ntk = net.kernels(X, degree=1024)
+    assert normalised_error(nngp, ref_nngp) <= 1e-12
+    assert normalised_error(ntk, ref_ntk) <= 1e-12
+    assert bound.nngp is None and bound.ntk is None and "not an MLP" in str(bound)
+    assert len(bound.layers) == 3 and len(bound.layer_names) == 3
+    assert all(0 < b <= 2e-14 for pair in bound.layers for b in pair)
+    report: dict = {}
+    net.kernels(X, report=report)
+    assert {name for name, _ in report["bounds"]} == set(bound.layer_names)
