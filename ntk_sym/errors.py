@@ -18,3 +18,7 @@ class ExpressionError(NTKSymError):
 
 class InputError(NTKSymError):
     """Arrays of the wrong shape, dtype or with non-finite entries."""
+
+
+class ToleranceError(NTKSymError):
+    """An accuracy that cannot be certified; the message says what was reached."""

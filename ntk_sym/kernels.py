@@ -1,6 +1,6 @@
 """Numeric NNGP/NTK Gram matrices of a layer list: backend dispatch.
 
-The layer maps are compiled once per (layers, backend, degree) into the engine's program
+The layer maps are compiled once per (layers, backend, degree, tol) into the engine's program
 (`ntk_sym.compile.layers`); the engine (`ntk_sym.numeric`) runs it on NumPy or CuPy arrays, and
 Dask schedules its blocks. The mpmath backend evaluates the same layer maps pair by pair at
 `dps` digits (`ntk_sym.symbolic.reference`).
@@ -15,7 +15,9 @@ import numpy as np
 from .compile import DEFAULT_QUADRATURE_DEGREE, array_module
 from .compile.conv import compile_conv, first_spatial_layer
 from .compile.layers import compile_network
+from .compile.series import diagonal_of
 from .errors import NTKSymError
+from .numeric.bound import propagate
 from .numeric.conv.gram import conv_gram
 from .numeric.conv.inputs import as_image_pair
 from .numeric.dask import gram_dask
@@ -34,8 +36,10 @@ def kernels(
     X2: object | None = None,
     backend: str = "numpy",
     dps: int = 50,
-    degree: int = DEFAULT_QUADRATURE_DEGREE,
+    degree: int | None = None,
     *,
+    tol: float | None = None,
+    error_bound: bool = False,
     dtype: type = np.float64,
     tile: int | None = None,
     threads: int | None = None,
@@ -45,14 +49,22 @@ def kernels(
     want: tuple[bool, bool] = (True, True),
     label: str = "kernels",
     report: dict | None = None,
-) -> tuple[np.ndarray | None, np.ndarray | None]:
+) -> tuple:
     """(NNGP, NTK) Gram matrices of shape (n1, n2) of the network `layers` between the rows of X1
-    and X2 (None for a kernel not in `want`).
+    and X2 (None for a kernel not in `want`); with ``error_bound=True``, (NNGP, NTK, ErrorBound).
 
     backend: "numpy" (float64, default), "cupy" (on a GPU; NumPy arrays returned), "dask" (lazy
     dask arrays of `chunks`-sized blocks, computed where dask runs them: the local scheduler or a
     dask.distributed cluster) or "mpmath" (`dps` digits, object arrays of mpf; slow, a reference).
-    degree: quadrature nodes per dimension for activations without a closed form.
+    Activations without a closed form (tanh, sigmoid, softplus, SiLU, ELU, SymPy expressions)
+    use the Hermite series dual (`ntk_sym.compile.series`): tol bounds each layer's truncation
+    error relative to √(T11 T22) (default 1e-14, which keeps depth-3 kernels within ~1e-12);
+    degree (an integer) selects the older 2-D trapezoidal rule with that many nodes per
+    dimension instead (also what backend="cupy" and convolutional networks use, with 128 by
+    default).
+    error_bound: also return an `ErrorBound` (numpy backend): for MLPs, certified (to first
+    order) maximum errors of both kernels relative to √(K_ii K_jj); for other layer lists the
+    per-layer truncation bounds only (`ntk_sym.numeric.bound`).
 
     Options of the numeric backends (`ntk_sym.numeric.gram.gram`): dtype (float64 or float32),
     tile (tile edge), threads, out (a pair of arrays or memmaps to fill; None for a kernel that
@@ -61,7 +73,13 @@ def kernels(
     certified error bounds returned, over all tiles and layers; empty for closed forms); for "dask",
     chunks (block edge, or (rows, cols)), dtype and tile (within blocks).
     """
+    if error_bound and backend != "numpy":
+        raise NTKSymError("error_bound=True is available with backend='numpy' only")
     if is_convolutional(layers):
+        if tol is not None or error_bound:
+            raise NTKSymError("tol= and error_bound= (the Hermite series) are not available for "
+                              "convolutional networks yet; they use the 2-D rule (degree=)")
+        degree = DEFAULT_QUADRATURE_DEGREE if degree is None else degree
         if report is not None:
             raise NTKSymError("report= (certified dual bounds) is not available for "
                               "convolutional networks yet")
@@ -85,7 +103,7 @@ def kernels(
                 "and returns lazy arrays; use dask's own progress bar and to_zarr/store)"
             )
         return gram_dask(
-            partial(compile_network, tuple(layers), "numpy", degree),
+            partial(compile_network, tuple(layers), "numpy", degree, tol),
             A,
             B,
             chunks=chunks,
@@ -97,8 +115,11 @@ def kernels(
     if chunks is not None:
         raise NTKSymError("chunks applies to backend='dask' only; use tile= for tiling")
     xp = array_module(backend)
-    return gram(
-        compile_network(tuple(layers), backend, degree),
+    program = compile_network(tuple(layers), backend, degree, tol)
+    if error_bound and report is None:
+        report = {}
+    nngp, ntk = gram(
+        program,
         A,
         B,
         xp=xp,
@@ -111,6 +132,9 @@ def kernels(
         want=want,
         report=report,
     )
+    if not error_bound:
+        return nngp, ntk
+    return nngp, ntk, propagate(program, *report["points"], report["bounds"], diagonal_of)
 
 
 def _conv_kernels(layers, X1, X2, backend: str, degree: int, *, chunks, **options):

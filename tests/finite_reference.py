@@ -25,7 +25,7 @@ import numpy as np
 
 import ntk_sym
 from ntk_sym import layers as L
-from ntk_sym.compile.duals import compile_dual
+from ntk_sym.compile.duals import DEFAULT_QUADRATURE_DEGREE, compile_dual
 from ntk_sym.finite.layers import (
     FiniteDense,
     FiniteElementwise,
@@ -99,7 +99,9 @@ def serial_layers(layers) -> tuple:
 
 def activation_map(name: str, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(T, Ṫ) on a symmetric Gram matrix Σ: T = 𝔼[φ(u)φ(v)], Ṫ = 𝔼[φ'(u)φ'(v)]."""
-    dual = compile_dual(get(name))
+    # degree= keeps activations without a closed form on the 2-D rule, whose pair needs no
+    # per-point data (the engine's default, the Hermite series, does); closed forms ignore it
+    dual = compile_dual(get(name), degree=DEFAULT_QUADRATURE_DEGREE)
     q = np.diag(sigma).copy()
     t_diag, _ = dual.diag(q)
     root = np.sqrt(np.outer(q, q))

@@ -19,6 +19,7 @@ from ..symbolic.stable import SERIES_SWITCH, C, D, diagonal_form, pair_form, ser
 from ..symbolic.symbols import X, q11, q22, theta
 from .backends import array_module, broadcast, lambdify
 from .quadrature import compile_quadrature
+from .series import DEFAULT_TOL, compile_series
 
 _q = sp.Symbol("q", nonnegative=True)
 #: sin θ, as an argument of compiled angle-form functions (C is cos θ).
@@ -32,21 +33,37 @@ _CACHE: dict[tuple, CompiledDual] = {}
 
 
 def compile_dual(
-    activation: Activation, backend: str = "numpy", degree: int = DEFAULT_QUADRATURE_DEGREE
+    activation: Activation,
+    backend: str = "numpy",
+    degree: int | None = None,
+    tol: float | None = None,
 ) -> CompiledDual:
     """The `CompiledDual` of `activation` for `backend`, compiled once and cached.
 
+    Activations without a closed form get the Hermite series dual (`series`, truncation error
+    ≤ tol relative to √(T11 T22) per layer, default `DEFAULT_TOL`) on NumPy; an explicit
+    `degree` (or the CuPy backend) selects the 2-D trapezoidal rule with that many nodes per
+    dimension (`quadrature`, default `DEFAULT_QUADRATURE_DEGREE`) instead.
     The cache key is the activation's identity (name, expression, parameters), so rebuilding the
     same network later, or with another depth or σ, reuses the compiled maps.
     """
-    key = (activation.key(), backend, int(degree) if activation.dual is None else None)
+    if activation.dual is not None:
+        key = (activation.key(), backend, None, None)
+    elif degree is not None or backend != "numpy":
+        if tol is not None:
+            raise NTKSymError("tol applies to the Hermite series; degree selects the 2-D rule")
+        key = (activation.key(), backend, int(degree or DEFAULT_QUADRATURE_DEGREE), None)
+    else:
+        key = (activation.key(), backend, None, DEFAULT_TOL if tol is None else tol)
     if key not in _CACHE:
         if activation.angle_dual is not None:
             _CACHE[key] = _compile_angle(activation, backend)
         elif activation.dual is not None:
             _CACHE[key] = _compile_closed_form(activation, backend)
+        elif key[2] is not None:
+            _CACHE[key] = compile_quadrature(activation, backend, key[2])
         else:
-            _CACHE[key] = compile_quadrature(activation, backend, int(degree))
+            _CACHE[key] = compile_series(activation, backend, key[3])
     return _CACHE[key]
 
 

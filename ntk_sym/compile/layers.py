@@ -5,7 +5,8 @@ chosen from one kind → builder table: Dense and LayerNorm need only their numb
 its compiled dual (`compile_dual`, cached per activation), a residual block becomes
 Fork, its steps, Join, and Identity disappears. `ntk_sym.numeric.engine.plan` then folds the
 leading Dense into the input and fuses Activation → Dense pairs. Programs are cached per
-(maps, backend, degree): the maps are frozen and hashable.
+(maps, backend, rule), rule = (degree, tol) choosing the dual of activations without a closed
+form (`compile_dual`): the maps are frozen and hashable.
 """
 
 from __future__ import annotations
@@ -16,29 +17,29 @@ from functools import lru_cache
 from ..numeric import steps as numeric
 from ..numeric.engine import Program, plan
 from ..symbolic.maps import KernelMap
-from .duals import DEFAULT_QUADRATURE_DEGREE, compile_dual
+from .duals import compile_dual
 
 
-def _dense(m, where, backend, degree):
+def _dense(m, where, backend, rule):
     return [numeric.Dense(m.w_std, m.b_std, m.standard, name=f"layer {where} (Dense)")]
 
 
-def _activation(m, where, backend, degree):
-    dual = compile_dual(m.phi, backend, degree)
+def _activation(m, where, backend, rule):
+    dual = compile_dual(m.phi, backend, *rule)
     return [numeric.Activation(dual, name=f"layer {where} ({m.phi.name})")]
 
 
-def _layer_norm(m, where, backend, degree):
+def _layer_norm(m, where, backend, rule):
     return [numeric.LayerNorm(name=f"layer {where} (LayerNorm)")]
 
 
-def _identity(m, where, backend, degree):
+def _identity(m, where, backend, rule):
     return []
 
 
-def _residual(m, where, backend, degree):
+def _residual(m, where, backend, rule):
     name = f"layer {where} (Residual)"
-    return [numeric.Fork(name), *_steps(m.block, backend, degree, f"{where}."), numeric.Join(name)]
+    return [numeric.Fork(name), *_steps(m.block, backend, rule, f"{where}."), numeric.Join(name)]
 
 
 #: kind → builder of the numeric steps of one map.
@@ -51,16 +52,20 @@ BUILDERS: dict[str, Callable] = {
 }
 
 
-def _steps(maps: Sequence[KernelMap], backend: str, degree: int, prefix: str = "") -> list:
+def _steps(maps: Sequence[KernelMap], backend: str, rule: tuple, prefix: str = "") -> list:
     out: list = []
     for i, m in enumerate(maps, 1):
-        out.extend(BUILDERS[m.kind](m, f"{prefix}{i}", backend, degree))
+        out.extend(BUILDERS[m.kind](m, f"{prefix}{i}", backend, rule))
     return out
 
 
 @lru_cache(maxsize=256)
 def compile_network(
-    maps: tuple[KernelMap, ...], backend: str = "numpy", degree: int = DEFAULT_QUADRATURE_DEGREE
+    maps: tuple[KernelMap, ...],
+    backend: str = "numpy",
+    degree: int | None = None,
+    tol: float | None = None,
 ) -> Program:
-    """The engine's `Program` for the layer maps `maps` on `backend` (cached)."""
-    return plan(_steps(maps, backend, int(degree)))
+    """The engine's `Program` for the layer maps `maps` on `backend` (cached); degree and tol
+    as in `compile_dual` (None: its defaults)."""
+    return plan(_steps(maps, backend, (None if degree is None else int(degree), tol)))

@@ -1,4 +1,6 @@
-"""Gaussian expectations by quadrature, for activations without a closed form.
+"""Gaussian expectations by a 2-D quadrature rule: the former default for activations without a
+closed form, now selected by an explicit ``degree=`` (and used on the CuPy backend); the default
+is the Hermite series (`series`), which needs no evaluation of φ per pair.
 
 For u ~ N(0, q11), v ~ N(0, q22) with correlation cos θ write
 

@@ -52,8 +52,9 @@ class Serial:
         self, X1: object, X2: object | None = None, backend: str = "numpy", **options: object
     ) -> tuple[np.ndarray | None, np.ndarray | None]:
         """(NNGP, NTK) Gram matrices (n1, n2) in one pass; see `ntk_sym.kernels.kernels` for the
-        backends ("numpy", "mpmath", "cupy", "dask") and options (dps, degree, dtype, tile,
-        threads, out, progress, chunks)."""
+        backends ("numpy", "mpmath", "cupy", "dask") and options (dps, degree, tol, dtype, tile,
+        threads, out, progress, chunks, report); ``error_bound=True`` returns (NNGP, NTK,
+        ErrorBound) (`ntk_sym.numeric.bound`)."""
         return kernels(self.layers, X1, X2, backend, label=repr(self), **options)
 
     def nngp(

@@ -20,15 +20,17 @@ import numpy as np
 
 
 @cache
-def _set_local() -> Callable[[int], int] | None:
+def _set_local() -> tuple[Callable[[int], int], ...]:
+    # every OpenBLAS loaded: NumPy's, and SciPy's own copy (its BLAS rank-1 updates)
+    found = []
     for path in _openblas_candidates():
         try:
             fn = ctypes.CDLL(path).openblas_set_num_threads_local
         except (OSError, AttributeError):
             continue
         fn.restype, fn.argtypes = ctypes.c_int, [ctypes.c_int]
-        return fn
-    return None
+        found.append(fn)
+    return tuple(found)
 
 
 def _openblas_candidates() -> list[str]:
@@ -46,13 +48,13 @@ def _openblas_candidates() -> list[str]:
 @contextmanager
 def single_threaded_blas() -> Iterator[None]:
     """BLAS calls from the current thread use one thread inside the block, and the thread's
-    previous setting afterwards (no-op if unsupported). The engine runs every tile in one, the
-    calling thread too when threads=1: a multi-threaded BLAS on a busy machine spins on the
-    small tile products (measured: 256 × 101 × 256 products 20× slower under load)."""
-    fn = _set_local()
-    previous = fn(1) if fn is not None else None
+    previous setting afterwards, in every OpenBLAS loaded (no-op if unsupported). The engine runs
+    every tile in one, the calling thread too when threads=1: a multi-threaded BLAS on a busy
+    machine spins on the small tile products (measured: 256 × 101 × 256 products 20× slower
+    under load)."""
+    previous = [fn(1) for fn in _set_local()]
     try:
         yield
     finally:
-        if previous is not None:
-            fn(previous)
+        for fn, before in zip(_set_local(), previous, strict=True):
+            fn(before)

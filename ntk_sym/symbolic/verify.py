@@ -126,7 +126,8 @@ def verify(
     if not act.has_closed_form:
         raise NTKSymError(
             f"activation {act.name!r} has no closed-form dual: there is nothing to verify "
-            "(its expectations are computed by Gauss–Hermite quadrature)"
+            "(its kernels come from the Hermite series, checked against this quadrature in "
+            "tests/test_hermite.py)"
         )
     if n_points < 1:
         raise NTKSymError(f"n_points must be at least 1, got {n_points}")

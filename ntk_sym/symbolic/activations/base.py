@@ -9,7 +9,7 @@ and, by Price's theorem, its derivative kernel is
     Ṫ(q11, q12, q22) = 𝔼[φ'(u) φ'(v)] = ∂T/∂q12.
 
 An activation either carries a closed-form dual (the catalogue) or none, in which case the
-expectations are computed by quadrature (`ntk_sym.quadrature`). Positively
+expectations come from the Hermite series (`ntk_sym.compile.series`). Positively
 homogeneous activations (φ(cx) = cᵏφ(x) for c > 0: the ReLU family, step, sign) are written in the
 angle form T = (q11 q22)^{k/2} J(θ) with cos θ = q12/√(q11 q22), which is what lets the numeric
 engine keep angles exact through every layer.
@@ -57,7 +57,7 @@ class Activation:
     params:
         The parameter values the entry was built with (for display and caching).
     dual:
-        T(q11, q12, q22) = 𝔼[φ(u)φ(v)] in closed form, or None (then quadrature is used).
+        T(q11, q12, q22) = 𝔼[φ(u)φ(v)] in closed form, or None (then the Hermite series is used).
     angle_dual:
         For positively homogeneous φ of degree k: J(θ) with T = (q11 q22)^{k/2} J(θ). When given,
         `dual` is derived from it.

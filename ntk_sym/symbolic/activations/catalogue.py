@@ -228,7 +228,7 @@ def erf(a: float = 1.0, b: float = 1.0, c: float = 0.0) -> Activation:
     )
 
 
-# -- named activations without a closed form: numerical quadrature ------------------------------
+# -- named activations without a closed form: the Hermite series (ntk_sym.compile.series) --------
 _QUADRATURE_ONLY: dict[str, tuple[sp.Expr, str]] = {
     "tanh": (sp.tanh(X), "hyperbolic tangent"),
     "sigmoid": (1 / (1 + sp.exp(-X)), "logistic sigmoid"),
@@ -242,9 +242,9 @@ def _quadrature_entry(name: str) -> Callable[[], Activation]:
     expr, description = _QUADRATURE_ONLY[name]
 
     def ctor() -> Activation:
-        return Activation(name, expr, description=description + " (no closed form: quadrature)")
+        return Activation(name, expr, description=description + " (no closed form: Hermite series)")
 
-    ctor.__doc__ = f"φ(x) = {expr}; expectations by numerical quadrature."
+    ctor.__doc__ = f"φ(x) = {expr}; expectations by its Hermite series (no closed form)."
     return ctor
 
 

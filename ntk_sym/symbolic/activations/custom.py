@@ -13,7 +13,7 @@ from .catalogue import get
 def from_expression(expr: sp.Expr, name: str | None = None) -> Activation:
     """An activation from a SymPy expression in exactly one symbol (renamed to `symbols.X`).
 
-    Its dual has no closed form here, so its expectations come from numerical quadrature.
+    Its dual has no closed form here, so its expectations come from its Hermite series.
     Strings are not accepted: SymPy's parser evaluates Python code.
     """
     if isinstance(expr, str):
@@ -32,7 +32,7 @@ def from_expression(expr: sp.Expr, name: str | None = None) -> Activation:
     body = expr.subs(symbol, X)
     if body.has(sp.I) or body.has(sp.zoo, sp.nan, sp.oo):
         raise ExpressionError(f"activation {expr} is not a finite real expression")
-    return Activation(name or str(expr), body, description="custom expression (quadrature)")
+    return Activation(name or str(expr), body, description="custom expression (Hermite series)")
 
 
 def resolve(activation: str | sp.Expr | Activation, **params: float) -> Activation:
