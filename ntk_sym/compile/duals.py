@@ -18,6 +18,7 @@ from ..symbolic.activations import Activation
 from ..symbolic.stable import SERIES_SWITCH, C, D, diagonal_form, pair_form, series_branches
 from ..symbolic.symbols import X, q11, q22, theta
 from .backends import array_module, broadcast, lambdify
+from .fused import fused_layer
 from .quadrature import compile_quadrature
 from .series import DEFAULT_TOL, compile_series
 
@@ -142,7 +143,11 @@ def _compile_angle(act: Activation, backend: str) -> CompiledDual:
         sp.factor_terms(e).as_independent(theta, C, S, as_Add=False) for e in (J_t, K_t)
     )
     form = AngleForm(
-        k, float(j), float(kappa), lambdify((theta, C, S), (J_rest, K_rest), backend, cse=True)
+        k,
+        float(j),
+        float(kappa),
+        lambdify((theta, C, S), (J_rest, K_rest), backend, cse=True),
+        fused_layer(J_rest, K_rest, (theta, C, S)) if backend == "numpy" else None,
     )
     return CompiledDual(
         diag, pair, gaps, "angle", needs_theta=J_t.has(theta) or K_t.has(theta), angle_form=form

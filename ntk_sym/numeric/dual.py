@@ -37,12 +37,16 @@ from dataclasses import dataclass
 class AngleForm:
     """T = j (q11 q22)^{k/2} J̃(θ) and Ṫ = κ (q11 q22)^{(k−1)/2} K̃(θ) with the numbers j, κ
     apart: ``parts(θ, cos θ, sin θ) -> (J̃, K̃)`` (arrays, or numbers where constant; never
-    changed in place by the engine, since they may be the arguments themselves)."""
+    changed in place by the engine, since they may be the arguments themselves).
+
+    ``fused``, when given, is the whole hidden layer (activation, Dense, next angle) as one
+    compiled loop over a tile (`ntk_sym.compile.fused`), which the engine then uses on NumPy."""
 
     degree: int
     j: float
     kappa: float
     parts: Callable
+    fused: Callable | None = None
 
 
 @dataclass(frozen=True)

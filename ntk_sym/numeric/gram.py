@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 import numpy as np
 
 from ..errors import InputError, NTKSymError
+from .allocation import keep_freed_memory
 from .blas import single_threaded_blas
 from .engine import PointData, Program, kernel_tile, point_data
 from .progress import progress_bar
@@ -159,6 +160,7 @@ def fill(
 
 def _run(work, tiles: list[tuple[slice, slice]], workers: int) -> Iterator[None]:
     """Call work(*t) for every tile, yielding after each; the first error cancels the rest."""
+    keep_freed_memory()  # tiles allocate and free arrays of one size over and over
     if workers == 1:
         for t in tiles:
             yield work(*t)

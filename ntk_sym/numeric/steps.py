@@ -37,16 +37,14 @@ from .state import Angle, Gaps, Pairs, Points, angle_gaps, points
 NEAR_PARALLEL = 0.98
 #: The same test on sin²θ = 1 − cos²θ, which the engine has at hand: one reduction per tile.
 _NEAR_SIN2 = 1.0 - NEAR_PARALLEL**2
+_NEAR_SIN = _NEAR_SIN2**0.5
 
 
 def ensure_angle(
     state: Pairs, p1: Points, p2: Points, needs_theta: bool, xp: types.ModuleType = np
 ) -> Angle:
-    """The angle of the state's Σ: kept if known, else cos θ = Σ/√(Σ₁₁Σ₂₂) directly and, for
-    the pairs with |cos θ| > `NEAR_PARALLEL`, from the gaps P = g₋, Q = g₊ by the half-angle
-    relation tan(θ/2) = √(P/Q): θ = atan2(2√(PQ), Q − P), cos θ = (Q − P)/(Q + P),
-    sin θ = 2√(PQ)/(Q + P), each accurate to rounding near 0 and π. A point of zero variance
-    gets θ = π/2 (its inverse root is 0), which gives the exact covariance 0."""
+    """The angle of the state's Σ: kept if known, else cos θ = Σ/√(Σ₁₁Σ₂₂) directly, refined
+    near 0 and π by `angle_from`."""
     if state.angle is not None:
         a = state.angle
         if needs_theta and a.theta is None:
@@ -54,16 +52,31 @@ def ensure_angle(
         return a
     cos = xp.multiply(p1.inv_root[:, None], p2.inv_root[None, :])
     cos *= state.cov
-    sin = xp.multiply(cos, cos)
-    xp.subtract(1.0, sin, out=sin)
-    near = bool(sin.min() < _NEAR_SIN2)  # one reduction; most tiles have no such pair
+    sin2 = xp.multiply(cos, cos)
+    xp.subtract(1.0, sin2, out=sin2)
+    return angle_from(cos, sin2, state.gaps, needs_theta, xp)
+
+
+def angle_from(cos, sin2, gaps: Gaps, needs_theta: bool, xp: types.ModuleType = np) -> Angle:
+    """The `Angle` from cos θ and sin²θ = 1 − cos²θ as computed directly (sin2 becomes sin θ,
+    in place), refined near 0 and π by `refined_angle`."""
+    near = bool(sin2.min() < _NEAR_SIN2)  # one reduction; most tiles have no such pair
     rows = cols = None
     if near:
-        rows, cols = xp.nonzero(sin < _NEAR_SIN2)
-    xp.sqrt(sin, out=sin)  # NaN where rounding put |cos θ| above 1: those pairs are near
+        rows, cols = xp.nonzero(sin2 < _NEAR_SIN2)
+    sin = xp.sqrt(sin2, out=sin2)  # NaN where rounding put |cos θ| above 1: those are near
+    return refined_angle(cos, sin, rows, cols, gaps, needs_theta, xp)
+
+
+def refined_angle(cos, sin, rows, cols, gaps: Gaps, needs_theta: bool, xp=np) -> Angle:
+    """The `Angle` of direct cos θ, sin θ with the near pairs (rows, cols) (None: there are
+    none) taken from the gaps P = g₋, Q = g₊ instead (cos and sin are changed in place), by the
+    half-angle relation tan(θ/2) = √(P/Q): θ = atan2(2√(PQ), Q − P), cos θ = (Q − P)/(Q + P),
+    sin θ = 2√(PQ)/(Q + P), each accurate to rounding near 0 and π. A point of zero variance
+    gets θ = π/2 (its inverse root is 0), which gives the exact covariance 0."""
     theta = xp.arccos(cos) if needs_theta else None
-    if near:
-        P, Q = state.gaps(rows, cols)
+    if rows is not None:
+        P, Q = gaps(rows, cols)
         P, Q = xp.maximum(P, 0.0), xp.maximum(Q, 0.0)
         y, x, total = 2.0 * xp.sqrt(P * Q), Q - P, P + Q
         cos[rows, cols], sin[rows, cols] = x / total, y / total
@@ -271,10 +284,14 @@ class ActivationDense:
         """The same for T = j (ab)^{k/2} J̃(θ), Ṫ = κ (ab)^{(k−1)/2} K̃(θ) (`AngleForm`): with
         u = √(s j) √a^k per point, Σ' = u₁ u₂ J̃ + b, and Θ' = Σ' + (sκ √a₁^{k−1} √a₂^{k−1}) K̃ Θ,
         every constant and variance factor applied as a per-point vector (no outer products);
-        standard parameterization: Θ' = j u₁u₂J̃/s + 1 + … with the same vectors."""
+        standard parameterization: Θ' = j u₁u₂J̃/s + 1 + … with the same vectors. On NumPy
+        with the form's compiled loop (`AngleForm.fused`) this and the next angle are one
+        pass over the tile (`_fused`)."""
         form = self.activation.dual.angle_form
         k, s, b = form.degree, self.dense.s, self.dense.b
         angle = ensure_angle(state, p1, p2, self.needs_theta, xp)
+        if form.fused is not None and xp is np:
+            return self._fused(state, angle, p1, p2, m1, m2, q1, q2, ntk)
         J, K = form.parts(angle.theta, angle.cos, angle.sin)
         r1, r2 = p1.root**k, p2.root**k
         root_sj = (s * form.j) ** 0.5
@@ -299,10 +316,67 @@ class ActivationDense:
                     new_ntk *= (s * form.kappa) * p1.root[:, None] ** (k - 1)
                     new_ntk *= p2.root[None, :] ** (k - 1)
                 new_ntk += weights
-        dual = self.activation.dual
+        J_at = (lambda rows, cols: J[rows, cols]) if xp.ndim(J) else (lambda rows, cols: J)
+        gaps = self._gaps(angle, J_at, r1, r2, p1, p2, m1, m2, q1, q2, xp)
+        return self._finish(Pairs(cov, new_ntk, None, gaps, state.bounds), q1, q2, xp)
+
+    def _fused(self, state, angle, p1, p2, m1, m2, q1, q2, ntk: bool) -> Pairs:
+        """`_homogeneous` as one compiled loop (`ntk_sym.compile.fused`); NumPy then forms θ'
+        (arccos) and refines the near pairs as `angle_from` does."""
+        form = self.activation.dual.angle_form
+        k, s, b = form.degree, self.dense.s, self.dense.b
+        cos = angle.cos
+        shape, dtype = cos.shape, cos.dtype
+        none = np.empty((0, 0), dtype)
+        root_sj = (s * form.j) ** 0.5
+        r1, r2 = p1.root**k, p2.root**k
+        w1 = (s * form.kappa) * p1.root ** (k - 1)
+        w2 = p2.root ** (k - 1)
+        carry = ntk and state.ntk is not None and form.kappa != 0
+        cov = np.empty(shape, dtype)
+        new_ntk = np.empty(shape, dtype) if ntk else None
+        next_cos = np.empty(shape, dtype) if self.then_angle else none
+        next_sin = np.empty(shape, dtype) if self.then_angle else none
+        near = form.fused(
+            cos if angle.theta is None else angle.theta,
+            cos,
+            angle.sin,
+            state.ntk if carry else none,
+            root_sj * r1,
+            root_sj * r2,
+            w1.astype(dtype, copy=False),
+            w2.astype(dtype, copy=False),
+            q1.inv_root,
+            q2.inv_root,
+            b,
+            s,
+            self.dense.standard,
+            _NEAR_SIN2,
+            cov,
+            none if new_ntk is None else new_ntk,
+            next_cos,
+            next_sin,
+        )
+
+        def J_at(rows, cols):
+            t = None if angle.theta is None else angle.theta[rows, cols]
+            return form.parts(t, cos[rows, cols], angle.sin[rows, cols])[0]
+
+        gaps = self._gaps(angle, J_at, r1, r2, p1, p2, m1, m2, q1, q2, np)
+        if not self.then_angle:
+            return Pairs(cov, new_ntk, None, gaps, state.bounds)
+        rows = cols = None
+        if near:
+            rows, cols = np.nonzero(next_sin < _NEAR_SIN)
+        following = refined_angle(next_cos, next_sin, rows, cols, gaps, self.then_theta, np)
+        return Pairs(cov, new_ntk, following, angle_gaps(following, q1, q2, np), state.bounds)
+
+    def _gaps(self, angle, J_at, r1, r2, p1, p2, m1, m2, q1, q2, xp) -> Gaps:
+        """The gaps of Σ' = sT + b, T = j√a₁^k√a₂^k J̃(θ), from the dual's own gaps of T."""
+        form, dual = self.activation.dual.angle_form, self.activation.dual
 
         def act_gaps(rows, cols):
-            T12 = form.j * (r1[rows] * r2[cols]) * (J[rows, cols] if xp.ndim(J) else J)
+            T12 = form.j * (r1[rows] * r2[cols]) * J_at(rows, cols)
             t = None if angle.theta is None else angle.theta[rows, cols]
             return dual.gaps(
                 p1.var[rows],
@@ -315,8 +389,7 @@ class ActivationDense:
                 T12,
             )
 
-        gaps = dense_gaps(act_gaps, s, b, m1, m2, q1, q2)
-        return self._finish(Pairs(cov, new_ntk, None, gaps, state.bounds), q1, q2, xp)
+        return dense_gaps(act_gaps, self.dense.s, self.dense.b, m1, m2, q1, q2)
 
     def _finish(self, state: Pairs, q1: Points, q2: Points, xp) -> Pairs:
         if not self.then_angle:
