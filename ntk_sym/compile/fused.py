@@ -26,34 +26,41 @@ from functools import cache
 
 import sympy as sp
 
-_LOOP = '''
-def layer(th, cos, sin, ntk, u1, u2, w1, w2, i1, i2, b, s, standard, near_sin2, cov_out,
-          ntk_out, cos_out, sin_out):
+#: The loop's body, a line per output; `_source` keeps the lines of one variant. Branch-free
+#: (max, and a comparison added as 0 or 1), so that LLVM can vectorise it.
+_HEAD = """
+def layer(th, cos, sin, ntk, u1, u2, w1, w2, i1, i2, b, s, near_sin2, cov_out, ntk_out,
+          cos_out, sin_out):
     n1, n2 = cos.shape
     near = 0
-    track = ntk_out.shape[0] > 0
-    carry = ntk.shape[0] > 0
-    angle = cos_out.shape[0] > 0
     for r in range(n1):
         a, wa, ia = u1[r], w1[r], i1[r]
         for c in range(n2):
-            t = th[r, c]
-            parts = JK(t, cos[r, c], sin[r, c])
-            scaled = a * u2[c] * parts[0]
+            J, K = JK(th[r, c], cos[r, c], sin[r, c])
+            scaled = a * u2[c] * J
             cv = scaled + b
             cov_out[r, c] = cv
-            if track:
-                weights = scaled / s + 1.0 if standard else cv
-                ntk_out[r, c] = weights + wa * w2[c] * parts[1] * ntk[r, c] if carry else weights
-            if angle:
-                cn = cv * ia * i2[c]
-                cos_out[r, c] = cn
-                s2 = 1.0 - cn * cn
-                if s2 < near_sin2:
-                    near += 1
-                sin_out[r, c] = math.sqrt(s2) if s2 > 0.0 else 0.0
-    return near
-'''
+"""
+_WEIGHTS = {False: "            weights = cv\n", True: "            weights = scaled / s + 1.0\n"}
+_NTK = {
+    False: "            ntk_out[r, c] = weights\n",
+    True: "            ntk_out[r, c] = weights + wa * w2[c] * K * ntk[r, c]\n",
+}
+_ANGLE = """            cn = cv * ia * i2[c]
+            cos_out[r, c] = cn
+            s2 = 1.0 - cn * cn
+            near += s2 < near_sin2
+            sin_out[r, c] = math.sqrt(max(s2, 0.0))
+"""
+
+
+def _source(track: bool, carry: bool, angle: bool, standard: bool) -> str:
+    body = _HEAD
+    if track:
+        body += _WEIGHTS[standard] + _NTK[carry]
+    if angle:
+        body += _ANGLE
+    return body + "    return near\n"
 
 
 @cache
@@ -65,19 +72,42 @@ def _numba():
     return numba
 
 
+class FusedLayer:
+    """The compiled loops of one angle form (J̃, K̃), a variant per combination of outputs.
+
+    ``layer(th, cos, sin, ntk, u1, u2, w1, w2, i1, i2, b, s, standard, near_sin2, cov_out,
+    ntk_out, cos_out, sin_out) -> number of near pairs`` fills the tile arrays `cov_out` (Σ'),
+    `ntk_out` (Θ'), `cos_out` and `sin_out` (θ'), and counts the pairs with sin²θ' < near_sin2
+    (sin θ' = 0 where rounding made sin²θ' negative). Arrays not used are passed with length 0:
+    `ntk` (Θ = 0 so far, or K̃ = 0), `ntk_out` (NTK not wanted), `cos_out` and `sin_out` (no
+    activation next). `th` is read at every pair: pass any tile-shaped array (cos θ) when J̃
+    and K̃ do not read θ.
+    """
+
+    def __init__(self, numba, JK: Callable) -> None:
+        self._numba, self._JK, self._variants = numba, numba.njit(inline="always")(JK), {}
+
+    def _variant(self, key: tuple[bool, bool, bool, bool]) -> Callable:
+        if key not in self._variants:
+            namespace = {"JK": self._JK, "math": math}
+            exec(_source(*key), namespace)  # noqa: S102 (our own template, no outside input)
+            self._variants[key] = self._numba.njit(nogil=True)(namespace["layer"])
+        return self._variants[key]
+
+    def __call__(self, th, cos, sin, ntk, u1, u2, w1, w2, i1, i2, b, s, standard, near_sin2,
+                 cov_out, ntk_out, cos_out, sin_out) -> int:
+        track, angle = ntk_out.shape[0] > 0, cos_out.shape[0] > 0
+        key = (track, track and ntk.shape[0] > 0, angle, track and bool(standard))
+        return self._variant(key)(th, cos, sin, ntk, u1, u2, w1, w2, i1, i2, b, s, near_sin2,
+                                  cov_out, ntk_out, cos_out, sin_out)
+
+
 @cache
 def fused_layer(J: sp.Expr, K: sp.Expr, args: tuple[sp.Symbol, sp.Symbol, sp.Symbol]
-                ) -> Callable | None:
-    """The compiled loop (module docstring) for the angle form (J̃, K̃) in the symbols
-    args = (θ, cos θ, sin θ), or
-    None without numba. The arrays `ntk` (Θ = 0 so far, or K̃ = 0), `ntk_out` (NTK not wanted)
-    and `cos_out`, `sin_out` (no activation next) are passed with length 0 when not used; `th`
-    is read at every pair, so pass any tile-shaped array (cos θ) when J̃ and K̃ do not read θ.
-    The loop returns the number of near pairs (sin θ' = 0 where rounding made sin²θ' < 0)."""
+                ) -> FusedLayer | None:
+    """The compiled loops (`FusedLayer`) of the angle form (J̃, K̃) in the symbols
+    args = (θ, cos θ, sin θ), or None without numba."""
     numba = _numba()
     if numba is None:
         return None
-    parts = sp.lambdify(args, (J, K), modules="math", cse=True)
-    namespace = {"JK": numba.njit(inline="always")(parts), "math": math}
-    exec(_LOOP, namespace)  # noqa: S102 (our own template, no outside input)
-    return numba.njit(nogil=True)(namespace["layer"])
+    return FusedLayer(numba, sp.lambdify(args, (J, K), modules="math", cse=True))
