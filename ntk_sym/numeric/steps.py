@@ -341,7 +341,7 @@ class ActivationDense:
             cos if angle.theta is None else angle.theta,
             cos,
             angle.sin,
-            state.ntk if carry else none,
+            state.ntk if carry else None,
             root_sj * r1,
             root_sj * r2,
             w1.astype(dtype, copy=False),
