@@ -40,12 +40,12 @@ from pathlib import Path
 import numpy as np
 import sympy as sp
 
-#: The loop. The branches on `track` and `angle` are the same at every pair (the compiler takes
+#: The loop. The branches on `keep`, `track` and `angle` are the same at every pair (the compiler takes
 #: them out of the loop); the rest is branch-free (the near count adds a comparison as 0 or 1).
 _LOOP = '''
 @numba.njit(nogil=True, cache=CACHE)
 def layer(th, cos, sin, ntk, u1, u2, w1, w2, i1, i2, b, weight_scale, weight_shift, near_sin2,
-          track, angle, cov_out, ntk_out, cos_out, sin_out):
+          keep, track, angle, cov_out, ntk_out, cos_out, sin_out):
     n1, n2 = cos.shape
     near = 0
     for r in range(n1):
@@ -54,7 +54,8 @@ def layer(th, cos, sin, ntk, u1, u2, w1, w2, i1, i2, b, weight_scale, weight_shi
             J, K = JK(th[r, c], cos[r, c], sin[r, c])
             scaled = a * u2[c] * J
             cv = scaled + b
-            cov_out[r, c] = cv
+            if keep:
+                cov_out[r, c] = cv
             if track:
                 ntk_out[r, c] = scaled * weight_scale + weight_shift + wa * w2[c] * K * ntk[r, c]
             if angle:
@@ -87,8 +88,9 @@ class FusedLayer:
     ``layer(th, cos, sin, ntk, u1, u2, w1, w2, i1, i2, b, s, standard, near_sin2, cov_out,
     ntk_out, cos_out, sin_out) -> number of near pairs`` fills the tile arrays `cov_out` (Σ'),
     `ntk_out` (Θ'), `cos_out` and `sin_out` (θ'), and counts the pairs with sin²θ' < near_sin2
-    (sin θ' = 0 where rounding made sin²θ' negative). `ntk_out` (NTK not wanted), `cos_out` and
-    `sin_out` (no activation next) are passed with length 0 when not used, and `ntk` as None
+    (sin θ' = 0 where rounding made sin²θ' negative). `cov_out` (an activation next, which reads
+    only the angle), `ntk_out` (NTK not wanted), `cos_out` and `sin_out` (no activation next)
+    are passed with length 0 when not used, and `ntk` as None
     when Θ = 0 so far or K̃ = 0 (the w₁ term is then dropped). `th` is read at every pair:
     pass any tile-shaped array (cos θ) when J̃ and K̃ do not read θ. s = σ_w² is read with
     standard parameterization only (Θ' = u₁u₂J̃/s + 1 + …).
@@ -104,8 +106,8 @@ class FusedLayer:
         if ntk is None:  # no Θ term: a zero weight on a finite tile array
             ntk, w1 = cos, w1 * 0.0
         return self._loop(th, cos, sin, ntk, u1, u2, w1, w2, i1, i2, b, scale, shift, near_sin2,
-                          ntk_out.shape[0] > 0, cos_out.shape[0] > 0, cov_out, ntk_out, cos_out,
-                          sin_out)
+                          cov_out.shape[0] > 0, ntk_out.shape[0] > 0, cos_out.shape[0] > 0,
+                          cov_out, ntk_out, cos_out, sin_out)
 
 
 @cache

@@ -79,7 +79,9 @@ class Angle:
 @dataclass(frozen=True)
 class Pairs:
     """A tile's state after some layer (module docstring). Arrays are never changed in place
-    once they are in a `Pairs`: a residual branch and the gap functions may still read them."""
+    once they are in a `Pairs`: a residual branch and the gap functions may still read them.
+    `cov` may be None when the angle is given and the next step is an activation, which reads
+    the angle only (`ntk_sym.numeric.steps.ActivationDense`)."""
 
     cov: object
     ntk: object

@@ -333,7 +333,8 @@ class ActivationDense:
         w1 = (s * form.kappa) * p1.root ** (k - 1)
         w2 = p2.root ** (k - 1)
         carry = ntk and state.ntk is not None and form.kappa != 0
-        cov = np.empty(shape, dtype)
+        # an activation next reads only the angle: Σ' is then not stored (Pairs.cov None)
+        cov = None if self.then_angle else np.empty(shape, dtype)
         new_ntk = np.empty(shape, dtype) if ntk else None
         next_cos = np.empty(shape, dtype) if self.then_angle else none
         next_sin = np.empty(shape, dtype) if self.then_angle else none
@@ -352,7 +353,7 @@ class ActivationDense:
             s,
             self.dense.standard,
             _NEAR_SIN2,
-            cov,
+            none if cov is None else cov,
             none if new_ntk is None else new_ntk,
             next_cos,
             next_sin,
