@@ -136,13 +136,13 @@ def layer_networks() -> dict:
         "serial(Dense, Relu, …, Dense), the same": serial(
             *([Dense(w, b), Relu()] * DEPTH), Dense(w, b)
         ),
-        "residual: Dense, Relu, 2 × Residual(Dense, Relu), Dense": serial(
+        "residual: Dense, Relu, Dense, Relu, 2 × Residual(Dense, Relu, Dense), Dense": serial(
             Dense(w, b),
             Relu(),
             Dense(w, b),
             Relu(),
-            Residual(Dense(1.0, b), Relu()),
-            Residual(Dense(1.0, b), Relu()),
+            Residual(Dense(1.0, b), Relu(), Dense(1.0, b)),
+            Residual(Dense(1.0, b), Relu(), Dense(1.0, b)),
             Dense(w, b),
         ),
         "LayerNorm after every Dense": serial(

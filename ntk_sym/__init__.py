@@ -3,7 +3,7 @@
 >>> import ntk_sym
 >>> net = ntk_sym.mlp("relu", depth=3, w_std=1.5, b_std=0.1)
 >>> from ntk_sym.layers import Dense, Relu, Residual, LayerNorm
->>> res = ntk_sym.serial(Dense(), Relu(), Residual(Dense(), Relu()), LayerNorm(), Dense())
+>>> res = ntk_sym.serial(Dense(), Relu(), Residual(Dense(), Relu(), Dense()), LayerNorm(), Dense())
 """
 
 from . import dynamics, errors, finite, layers

@@ -7,7 +7,9 @@ Which layer lists are networks: at least one layer; the last layer is a Dense, t
 (f = Dense(…), one output in the finite network; its NNGP is the covariance of f over the
 readout's weights); a Residual's block must return the width it was given, so a block that
 contains a Dense cannot come before the network's first Dense (it would add an n-wide output to
-the d-wide input). Anything else is refused with an error naming the layer.
+the d-wide input), and its output must be uncorrelated with the skip in the limit, so that the
+kernels add (`ntk_sym.symbolic.maps.check_residual_blocks`). Anything else is refused with an
+error naming the layer.
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ from ..kernels import kernels
 from ..sphere import spectrum as sphere_spectrum
 from ..symbolic import recursion
 from ..symbolic.activations import Activation as Phi
-from ..symbolic.maps import ActivationMap, DenseMap, KernelMap, ResidualMap
+from ..symbolic.maps import (
+    ActivationMap,
+    DenseMap,
+    KernelMap,
+    ResidualMap,
+    check_residual_blocks,
+)
 from .core import Activation, Dense
 
 
@@ -188,6 +196,7 @@ def check_layers(layers: Sequence[KernelMap]) -> None:
             "Dense readout (the output f); add Dense() at the end"
         )
     _check_widths(layers, at_input=True, prefix="")
+    check_residual_blocks(tuple(layers))
 
 
 def _check_widths(layers: Sequence[KernelMap], at_input: bool, prefix: str) -> bool:

@@ -211,3 +211,61 @@ class ResidualMap(KernelMap):
 
     def label(self) -> str:
         return r"\mathrm{Residual}(" + r",\ ".join(m.label() for m in self.block) + ")"
+
+
+def _is_odd(phi: Phi) -> bool:
+    """φ(−x) = −φ(x), decided by SymPy (False when it cannot tell)."""
+    from .symbols import X
+
+    return sp.simplify(phi.expr.subs(X, -X) + phi.expr) == 0
+
+
+def _centred_after(layer: KernelMap, centred: bool, where: str) -> bool:
+    """Whether the features after `layer` average to zero over the weights (given whether its
+    input's do), checking a Residual on the way (`check_residual_blocks`)."""
+    if isinstance(layer, DenseMap):
+        return True  # zero-mean weights and bias
+    if isinstance(layer, ActivationMap):
+        return centred and _is_odd(layer.phi)
+    if isinstance(layer, ResidualMap):
+        block_centred = False
+        has_dense = False
+        for i, inner in enumerate(layer.block, 1):
+            block_centred = _centred_after(inner, block_centred if i > 1 else centred,
+                                           f"{where}.{i}")
+            has_dense = has_dense or isinstance(inner, DenseMap | ResidualMap)
+        if not has_dense:
+            raise NTKSymError(
+                f"layer {where} (Residual): its block has no Dense, so block(x) is a function "
+                "of x itself and the two are correlated (e.g. Residual(Identity()) is 2x, whose "
+                "kernel is 4Σ, not Σ + Σ); the kernels add only for a block with its own "
+                "weights: put a Dense in the block, e.g. Residual(Dense(), Relu(), Dense())"
+            )
+        if not (block_centred or centred):
+            raise NTKSymError(
+                f"layer {where} (Residual): block(x) and the skip x are correlated, so the "
+                "kernels do not add. The block's output has a nonzero mean over its weights "
+                "(it ends in an activation that is not odd, after its last Dense), and so do "
+                "the features x it is added to (they come after such an activation, or are "
+                "the raw input). End the block with a Dense (e.g. Residual(Dense(), Relu(), "
+                "Dense())), or give the block a centred input (a Dense before the Residual)"
+            )
+        return block_centred and centred
+    return centred  # LayerNorm (odd in its input), Identity
+
+
+def check_residual_blocks(layers: tuple[KernelMap, ...]) -> None:
+    """Refuse a Residual whose block output and skip are correlated in the limit.
+
+    The finite network's kernel of out = block(x) + x is Σ_block + Σ + C(x, x') + C(x', x) with
+    the cross term C(x, x') = 𝔼[block(x)·x']/n. C → 0 as the width grows when the block's output
+    averages to zero over its weights (it ends in a Dense, or a Dense followed by odd
+    activations, LayerNorm or Identity: flipping the signs of that Dense's weights flips the
+    output), or when the block contains a Dense (its units are exchangeable, so 𝔼[block(x)ᵢ]
+    is one number m(x)) and the skip features average to zero (C = m(x)·mean(x') → 0). A
+    block without a Dense never adds (block(x) is a function of x). The raw input is not
+    assumed centred.
+    """
+    centred = False
+    for i, layer in enumerate(layers, 1):
+        centred = _centred_after(layer, centred, str(i))
