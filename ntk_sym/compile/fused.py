@@ -40,8 +40,9 @@ from pathlib import Path
 import numpy as np
 import sympy as sp
 
-#: The loop. The branches on `keep`, `track` and `angle` are the same at every pair (the compiler takes
-#: them out of the loop); the rest is branch-free (the near count adds a comparison as 0 or 1).
+#: The loop. The branches on `keep`, `track` and `angle` are the same at every pair (the
+#: compiler takes them out of the loop); the rest is branch-free (the near count adds a
+#: comparison as 0 or 1).
 _LOOP = '''
 @numba.njit(nogil=True, cache=CACHE)
 def layer(th, cos, sin, ntk, u1, u2, w1, w2, i1, i2, b, weight_scale, weight_shift, near_sin2,
