@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import NamedTuple
 
 import numpy as np
 
@@ -75,9 +76,8 @@ def gram(
     report: a dict to receive ``"bound"`` (see `fill`).
     """
     dtype = check_dtype(dtype)
-    with np.errstate(over="ignore", invalid="ignore"):  # non-finite tiles are reported below
-        P1 = point_data(program, xp.asarray(X1), xp).astype(dtype)
-        P2 = P1 if X2 is None else point_data(program, xp.asarray(X2), xp).astype(dtype)
+    P1 = points(program, X1, dtype, xp)
+    P2 = P1 if X2 is None else points(program, X2, dtype, xp)
     nngp, ntk = _outputs(out, (len(P1), len(P2)), dtype, want)
     fill(
         program,
@@ -94,6 +94,13 @@ def gram(
         report=report,
     )
     return nngp, ntk
+
+
+def points(program: Program, X: np.ndarray, dtype: np.dtype, xp: types.ModuleType = np
+           ) -> PointData:
+    """The per-point data of the rows of X, computed in float64 and rounded to `dtype` once."""
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite tiles are reported by `fill`
+        return point_data(program, xp.asarray(X), xp).astype(dtype)
 
 
 def fill(
@@ -157,6 +164,20 @@ def fill(
         report["bounds"], report["points"] = bounds, (P1, P2)
 
 
+class TiledEngine(NamedTuple):
+    """What the block schedulers (`ntk_sym.numeric.dask`) need of a tiled engine, as two
+    module-level (picklable) functions: ``points(program, X, dtype)``, the per-point data of
+    the inputs X with ``rows(start, stop)`` and ``len``, and ``fill(program, P1, P2, nngp,
+    ntk, *, symmetric, tile, threads, label)``, which writes the blocks between P1 and P2."""
+
+    points: Callable
+    fill: Callable
+
+
+#: The MLP/layer engine (`ntk_sym.numeric.engine`) as a `TiledEngine`.
+MLP_ENGINE = TiledEngine(points, fill)
+
+
 def _run(work, tiles: list[tuple[slice, slice]], workers: int) -> Iterator[None]:
     """Call work(*t) for every tile, yielding after each; the first error cancels the rest."""
     if workers == 1:
@@ -215,4 +236,5 @@ def _positive_int(value: object, name: str) -> int:
     return int(value)
 
 
-__all__ = ["DEFAULT_TILE", "DTYPES", "fill", "gram", "tile_grid"]
+__all__ = ["DEFAULT_TILE", "DTYPES", "MLP_ENGINE", "TiledEngine", "fill", "gram", "points",
+           "tile_grid"]
