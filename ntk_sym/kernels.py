@@ -18,7 +18,7 @@ from .compile.layers import compile_network
 from .compile.series import diagonal_of
 from .errors import NTKSymError
 from .numeric.bound import propagate
-from .numeric.conv.gram import CONV_ENGINE, conv_gram
+from .numeric.conv.gram import CONV_ENGINE
 from .numeric.conv.inputs import as_image_pair
 from .numeric.dask import gram_dask
 from .numeric.gram import MLP_ENGINE, gram
@@ -156,5 +156,5 @@ def _conv_kernels(layers, X1, X2, backend: str, degree: int, *, chunks, dtype, t
         _refuse_for_dask(threads=threads, out=out, progress=progress)
         return gram_dask(make_program, CONV_ENGINE, A, B, chunks=chunks, dtype=dtype, tile=tile,
                          label=label, want=want)
-    return conv_gram(make_program(), A, B, dtype=dtype, tile=tile, threads=threads, out=out,
-                     progress=progress, label=label, want=want)
+    return gram(make_program(), A, B, engine=CONV_ENGINE, dtype=dtype, tile=tile,
+                threads=threads, out=out, progress=progress, label=label, want=want)

@@ -1,27 +1,24 @@
-"""Tiled convolutional Gram matrices: tiles of image pairs, threads, symmetry, out=/memmaps.
+"""The convolutional engine for the tiled Gram matrices (`CONV_ENGINE`): image-pair tiles.
 
 A tile of t₁ × t₂ image pairs holds pair arrays of t₁t₂·P² entries (P pixels per image) for
 networks with pooling, t₁t₂·P for Conv stacks ending in Flatten (`engine`), so the tile edge is
 chosen to keep each array near `TILE_ENTRIES`: the working memory is the output plus a few tens
-of such arrays per thread, whatever n. The tiles run on the thread pool of
-`ntk_sym.numeric.gram` (NumPy's ufuncs release the GIL), and for X2 = X1 only the tiles on and
-above the diagonal are computed and mirrored. Pairs of identical images get the diagonal values
-of the image with itself, so K(x, x') = K(x, x) exactly when x' = x.
+of such arrays per thread, whatever n. The tiles run in the tile loop shared with the MLP
+engine (`ntk_sym.numeric.gram.fill_tiles`: a thread pool, as NumPy's ufuncs release the GIL),
+and for X2 = X1 only the tiles on and above the diagonal are computed and mirrored. Pairs of
+identical images get the diagonal values of the image with itself, so K(x, x') = K(x, x)
+exactly when x' = x.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import types
 from dataclasses import dataclass
 
 import numpy as np
 
-from ...errors import NTKSymError
-from ..blas import single_threaded_blas
-from ..gram import TiledEngine, _outputs, _positive_int, _run, check_dtype, tile_grid
-from ..progress import progress_bar
+from ..gram import TiledEngine, fill_tiles
 from .engine import PointData, Program, point_data, tile_kernels
 
 #: Entries per pair array of a tile: 2¹⁸ float64 = 2 MiB, so that a tile's ~20 temporaries
@@ -59,36 +56,6 @@ def points(program: Program, X: np.ndarray, dtype: np.dtype, xp: types.ModuleTyp
         return ImagePoints(images, point_data(program, images, xp).astype(dtype))
 
 
-def conv_gram(
-    program: Program,
-    X1: np.ndarray,
-    X2: np.ndarray | None = None,
-    *,
-    xp: types.ModuleType = np,
-    dtype: type = np.float64,
-    tile: int | None = None,
-    threads: int | None = None,
-    out: tuple[np.ndarray | None, np.ndarray | None] | None = None,
-    progress: bool = False,
-    label: str = "kernels",
-    want: tuple[bool, bool] = (True, True),
-) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """(NNGP, NTK) Gram matrices (n₁, n₂) of images X1 (n₁, *S, C) and X2, as NumPy arrays.
-
-    Options as `ntk_sym.numeric.gram.gram`: dtype float64 (default) or float32 (per-point data
-    in float64, tiles in float32), tile (the image-pair tile edge, default `default_tile`),
-    threads (default: all cores for NumPy), out (arrays or memmaps to fill, None for a kernel
-    not wanted), progress (a tqdm bar on stderr), want.
-    """
-    dtype = check_dtype(dtype)
-    P1 = points(program, X1, dtype, xp)
-    P2 = P1 if X2 is None else points(program, X2, dtype, xp)
-    nngp, ntk = _outputs(out, (len(P1), len(P2)), dtype, want)
-    fill(program, P1, P2, nngp, ntk, symmetric=X2 is None, xp=xp, tile=tile, threads=threads,
-         progress=progress, label=label)
-    return nngp, ntk
-
-
 def fill(
     program: Program,
     P1: ImagePoints,
@@ -106,42 +73,23 @@ def fill(
     """Write the (NNGP, NTK) blocks between the images of P1 and P2 into the host arrays nngp
     and ntk (None: that kernel is not wanted); `symmetric`: P2 is P1, the tiles on and above
     the diagonal are computed and mirrored. Pairs of identical images get the diagonal."""
-    backend = "cupy" if xp.__name__ == "cupy" else "numpy"
-    size = default_tile(program, xp) if tile is None else _positive_int(tile, "tile")
-    workers = ((os.cpu_count() or 1) if backend == "numpy" else 1) if threads is None else threads
-    workers = _positive_int(workers, "threads")
-    tiles = tile_grid(len(P1), len(P2), size, symmetric)
     dtype = P1.data.nngp.dtype
     need_ntk = ntk is not None
 
-    def work(rows: slice, cols: slice) -> None:
-        if workers > 1:
-            single_threaded_blas()
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            block = tile_kernels(program, P1.images[rows].astype(dtype, copy=False),
-                                 P2.images[cols].astype(dtype, copy=False),
-                                 P1.data.rows(rows.start, rows.stop),
-                                 P2.data.rows(cols.start, cols.stop), xp, need_ntk)
-        for target, values in zip((nngp, ntk), block, strict=True):
-            if target is None:
-                continue
-            values = values.get() if backend == "cupy" else values
-            if not np.all(np.isfinite(values)):
-                raise NTKSymError(f"{label} produced non-finite kernel values (overflow of the "
-                                  "variances, or an activation whose expectations diverge)")
-            if symmetric and rows == cols:
-                values = np.triu(values) + np.triu(values, 1).T
-            target[rows, cols] = values
-            if symmetric and rows != cols:
-                target[cols, rows] = values.T
+    def compute(rows: slice, cols: slice) -> tuple:
+        return tile_kernels(program, P1.images[rows].astype(dtype, copy=False),
+                            P2.images[cols].astype(dtype, copy=False),
+                            P1.data.rows(rows.start, rows.stop),
+                            P2.data.rows(cols.start, cols.stop), xp, need_ntk)
 
-    with progress_bar(len(tiles), label, progress, unit="tile") as bar:
-        for _ in _run(work, tiles, workers):
-            bar.update()
+    fill_tiles(compute, nngp, ntk, (len(P1), len(P2)), symmetric=symmetric, xp=xp,
+               size=default_tile(program, xp) if tile is None else tile, threads=threads,
+               progress=progress, label=label)
     _copy_identical(P1, None if symmetric else P2, nngp, ntk)
 
 
-#: The convolutional engine as a `ntk_sym.numeric.gram.TiledEngine` (for dask's blocks).
+#: The convolutional engine as a `ntk_sym.numeric.gram.TiledEngine`: ``gram(program, X1, X2,
+#: engine=CONV_ENGINE)`` on NumPy, `ntk_sym.numeric.dask.gram_dask` for dask's blocks.
 CONV_ENGINE = TiledEngine(points, fill)
 
 
