@@ -18,10 +18,10 @@ from .compile.layers import compile_network
 from .compile.series import diagonal_of
 from .errors import NTKSymError
 from .numeric.bound import propagate
-from .numeric.conv.gram import conv_gram
+from .numeric.conv.gram import CONV_ENGINE
 from .numeric.conv.inputs import as_image_pair
 from .numeric.dask import gram_dask
-from .numeric.gram import gram
+from .numeric.gram import MLP_ENGINE, gram
 from .numeric.inputs import as_input_pair
 from .symbolic.conv_maps import is_convolutional
 from .symbolic.maps import KernelMap
@@ -61,7 +61,7 @@ def kernels(
     error relative to √(T11 T22) (default 1e-14, which keeps depth-3 kernels within ~1e-12);
     degree (an integer) selects the older 2-D trapezoidal rule with that many nodes per
     dimension instead (also what backend="cupy" and convolutional networks use, with 128 by
-    default).
+    default). Convolutional networks run on the "numpy" and "dask" backends.
     error_bound: also return an `ErrorBound` (numpy backend): for MLPs, certified (to first
     order) maximum errors of both kernels relative to √(K_ii K_jj); for other layer lists the
     per-layer truncation bounds only (`ntk_sym.numeric.bound`).
@@ -95,15 +95,10 @@ def kernels(
             report["bounds"] = []  # the reference: closed forms or dps-digit quadrature
         return (nngp if want[0] else None), (ntk if want[1] else None)
     if backend == "dask":
-        given = (("threads", threads), ("out", out), ("progress", progress), ("report", report))
-        unused = [k for k, v in given if v is not None and v is not False]
-        if unused:
-            raise NTKSymError(
-                f"{', '.join(unused)} do not apply to backend='dask' (dask schedules the blocks "
-                "and returns lazy arrays; use dask's own progress bar and to_zarr/store)"
-            )
+        _refuse_for_dask(threads=threads, out=out, progress=progress, report=report)
         return gram_dask(
             partial(compile_network, tuple(layers), "numpy", degree, tol),
+            MLP_ENGINE,
             A,
             B,
             chunks=chunks,
@@ -137,13 +132,29 @@ def kernels(
     return nngp, ntk, propagate(program, *report["points"], report["bounds"], diagonal_of)
 
 
-def _conv_kernels(layers, X1, X2, backend: str, degree: int, *, chunks, **options):
+def _refuse_for_dask(**given: object) -> None:
+    """The numeric backends' options that dask's lazy blocks cannot honour, named."""
+    unused = [k for k, v in given.items() if v is not None and v is not False]
+    if unused:
+        raise NTKSymError(
+            f"{', '.join(unused)} do not apply to backend='dask' (dask schedules the blocks "
+            "and returns lazy arrays; use dask's own progress bar and to_zarr/store)"
+        )
+
+
+def _conv_kernels(layers, X1, X2, backend: str, degree: int, *, chunks, dtype, tile, threads,
+                  out, progress, want, label):
     """`kernels` of a network with convolutional layers (images in, `ntk_sym.numeric.conv`)."""
-    if backend != "numpy":
+    if backend not in ("numpy", "dask"):
         raise NTKSymError(f"convolutional networks run on backend 'numpy' (threads, float32, "
-                          f"out=), not {backend!r} yet")
-    if chunks is not None:
+                          f"out=) or 'dask', not {backend!r} yet")
+    if backend == "numpy" and chunks is not None:
         raise NTKSymError("chunks applies to backend='dask' only; use tile= for tiling")
     A, B = as_image_pair(X1, X2, first_spatial_layer(layers))
-    program = compile_conv(layers, A.shape[1:], backend, degree)
-    return conv_gram(program, A, B, xp=array_module(backend), **options)
+    make_program = partial(compile_conv, layers, A.shape[1:], "numpy", degree)
+    if backend == "dask":
+        _refuse_for_dask(threads=threads, out=out, progress=progress)
+        return gram_dask(make_program, CONV_ENGINE, A, B, chunks=chunks, dtype=dtype, tile=tile,
+                         label=label, want=want)
+    return gram(make_program(), A, B, engine=CONV_ENGINE, dtype=dtype, tile=tile,
+                threads=threads, out=out, progress=progress, label=label, want=want)

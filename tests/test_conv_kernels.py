@@ -190,3 +190,28 @@ def test_latex_and_recursion():
     assert len(net.recursion()) == 2 + 2 * len(net.layers)
     with pytest.raises(NTKSymError, match="not unrolled"):
         net.unrolled()
+
+
+def test_out_memmaps_filled_against_reference(tmp_path):
+    """``out=(None, memmap)`` and ``out=(memmap, None)``: only the kernel with a target is
+    filled, in place in the .npy file, symmetric (several tiles) and cross (non-square)."""
+    layers, desc = CASES["flatten (diagonal), VALID"]
+    net = ntk_sym.serial(*layers)
+    X1, X2 = images()
+    n = len(X1)
+    K_ref, T_ref = reference_kernels(desc, np.concatenate([X1, X2]))
+    d_K, d_T = np.diag(K_ref), np.diag(T_ref)
+    path = tmp_path / "ntk.npy"
+    ntk_file = np.lib.format.open_memmap(path, mode="w+", shape=(n, n))
+    K, T = net.kernels(X1, out=(None, ntk_file), tile=2)
+    assert K is None and T is ntk_file
+    ntk_file.flush()
+    on_disk = np.load(path)
+    assert relative_entry_error(on_disk, T_ref[:n, :n], d_T[:n], d_T[:n]).max() < TOL
+    assert np.array_equal(on_disk, on_disk.T)
+    nngp_file = np.lib.format.open_memmap(tmp_path / "nngp.npy", mode="w+",
+                                          shape=(n, len(X2)), dtype=np.float32)
+    K, T = net.kernels(X1, X2, out=(nngp_file, None), dtype=np.float32, tile=2)
+    assert T is None and K is nngp_file
+    # float32 tiles: ~1e-7 rounding per operation, a few dozen operations per entry
+    assert relative_entry_error(K, K_ref[:n, n:], d_K[:n], d_K[n:]).max() < 2e-5

@@ -14,19 +14,26 @@ As width → ∞, f's covariance over the weights and its empirical NTK Σ_θ �
 tend to the NNGP and NTK of the layers, with fluctuations O(width^{-1/2}). `FiniteCNN.fit`
 trains one network (several outputs allowed) by full-batch gradient descent.
 
-Nothing here imports ntk_sym.layers: `ntk_sym.layers.conv.finite_cnn` builds the twins.
+`init_cnn` builds the twins from a network's layer maps (`twins_of`; a window given as one
+integer covers every spatial axis, so the twins need the images' rank) and draws the weights,
+now for a given input shape or at the first input; ``ntk_sym.finite.init(net, width, seed)``
+and ``ntk_sym.layers.conv.finite_cnn`` call it. Nothing here imports ntk_sym.layers.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, NTKSymError
+from ..symbolic.conv_maps import resolve_window
+from ..symbolic.maps import KernelMap
+from .functions import activation_functions
 
 ArrayFunction = Callable[[np.ndarray], np.ndarray]
 
@@ -137,6 +144,9 @@ class FiniteDense:
             raise InputError("Dense: comes after GlobalAvgPool or Flatten in a convolutional "
                              f"network (its input has spatial axes, shape {a.shape[1:]})")
         W, b = params
+        if a.shape[1] != W.shape[1]:
+            raise InputError(f"Dense: its input has {a.shape[1]} features, but the network was "
+                             f"drawn for {W.shape[1]} (images of another size before Flatten?)")
         c_w = self.w_std / math.sqrt(W.shape[1])
         return c_w * a @ W.T + self.b_std * b, (a, c_w)
 
@@ -213,23 +223,54 @@ _WEIGHTED = (FiniteConv, FiniteDense)
 
 @dataclass
 class FiniteCNN:
-    """One finite network: its twins and parameters (`init_cnn`)."""
+    """One finite network: its twins and parameters, for images of shape `input_shape` (*S, C).
+
+    Built by `init_cnn` (``ntk_sym.finite.init``) or `init_for`. Without an input shape the
+    twins and weights are drawn at the first input (`pending` holds the recipe until then),
+    as `ntk_sym.finite.FiniteNetwork` draws its first layer.
+    """
 
     layers: tuple
     params: list
+    input_shape: tuple[int, ...] | None = None
+    pending: Callable[[tuple[int, ...]], FiniteCNN] | None = field(default=None, repr=False)
+
+    def check_inputs(self, X: np.ndarray, label: str = "X") -> np.ndarray:
+        """`X` as a float64 array of images (N, *S, C), drawing the network on first use."""
+        try:
+            a = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise InputError(f"{label} must be a numeric image array: {err}") from None
+        if a.ndim not in (3, 4):
+            raise InputError(f"{label} must be images (N, L, C) or (N, H, W, C), channels last, "
+                             f"got shape {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise InputError(f"{label} has non-finite entries")
+        if self.pending is not None:
+            drawn = self.pending(a.shape[1:])
+            self.layers, self.params, self.input_shape = drawn.layers, drawn.params, a.shape[1:]
+            self.pending = None
+        elif self.input_shape is not None and (
+                a.ndim - 1 != len(self.input_shape) or a.shape[-1] != self.input_shape[-1]):
+            # other image sizes are fine where GlobalAvgPool reads out (Flatten: FiniteDense)
+            raise InputError(f"{label} has images of shape {a.shape[1:]}; the network was "
+                             f"built for {self.input_shape} (rank and channels must agree)")
+        return a
 
     def forward(self, X: np.ndarray) -> tuple[np.ndarray, list]:
         """(f(X) of shape (N, outputs), the caches for the backward pass)."""
-        a, caches = np.asarray(X, dtype=np.float64), []
+        a, caches = self.check_inputs(X), []
         for layer, params in zip(self.layers, self.params, strict=True):
             a, cache = layer.forward(params, a)
             caches.append(cache)
         return a, caches
 
-    def __call__(self, X: np.ndarray) -> np.ndarray:
+    def apply(self, X: np.ndarray) -> np.ndarray:
         """f(X): (N,) for one output, else (N, outputs)."""
         f = self.forward(X)[0]
         return f[:, 0] if f.shape[1] == 1 else f
+
+    __call__ = apply
 
     def gradients(self, X: np.ndarray, delta: np.ndarray | None = None,
                   summed: bool = False) -> np.ndarray:
@@ -254,7 +295,24 @@ class FiniteCNN:
         G2 = G1 if X2 is None else self.gradients(X2)
         return G1 @ G2.T
 
+    def empirical_nngp(self, X1: np.ndarray, X2: np.ndarray | None = None) -> np.ndarray:
+        """K̂(x, x') = σ_w² ⟨a, a'⟩/n + σ_b², a (N, n) the readout Dense's input: (N₁, N₂), the
+        covariance of each output over the readout's weights given the rest of the network."""
+        a1 = self._readout_input(X1)
+        a2 = a1 if X2 is None else self._readout_input(X2)
+        readout = self.layers[-1]
+        if not isinstance(readout, FiniteDense):
+            raise NTKSymError("empirical_nngp needs a network that ends with a Dense readout, "
+                              f"not {type(readout).__name__}")
+        return readout.w_std**2 * (a1 @ a2.T) / a1.shape[1] + readout.b_std**2
+
+    def _readout_input(self, X: np.ndarray) -> np.ndarray:
+        return self.forward(X)[1][-1][0]  # the readout Dense's cache is (a, c_w)
+
     def flat_params(self) -> np.ndarray:
+        if self.pending is not None:
+            raise NTKSymError("the network is not drawn yet: apply it to images once, or give "
+                              "ntk_sym.finite.init an input_shape")
         return np.concatenate([p.ravel() for params in self.params for p in params])
 
     def with_flat_params(self, theta: np.ndarray) -> FiniteCNN:
@@ -266,7 +324,7 @@ class FiniteCNN:
                 group.append(theta[start:start + p.size].reshape(p.shape))
                 start += p.size
             new.append(tuple(group))
-        return FiniteCNN(self.layers, new)
+        return FiniteCNN(self.layers, new, self.input_shape)
 
     def fit(self, X: np.ndarray, Y: np.ndarray, lr: float, steps: int) -> tuple[FiniteCNN, list]:
         """Full-batch gradient descent on the loss ½ Σ_ij (f_j(x_i) − Y_ij)² / N (Y of shape
@@ -286,8 +344,13 @@ def init_for(layers: tuple, X: np.ndarray, width: int, seed: int = 0,
     """A network of the twins `layers` for images shaped like X (N, *S, C): every hidden Conv
     and Dense has `width` outputs, the last Dense `outputs`; W, b ~ N(0, 1), drawn in layer
     order from ``numpy.random.default_rng(seed)``."""
+    return _draw(tuple(layers), width, seed, outputs, np.asarray(X).shape[1:])
+
+
+def _draw(layers: tuple, width: int, seed, outputs: int, input_shape: tuple[int, ...]
+          ) -> FiniteCNN:
     rng = np.random.default_rng(seed)
-    a = np.zeros((1, *np.asarray(X).shape[1:]))
+    a = np.zeros((1, *input_shape))
     last = max(i for i, layer in enumerate(layers) if isinstance(layer, _WEIGHTED))
     params = []
     for i, layer in enumerate(layers):
@@ -297,8 +360,65 @@ def init_for(layers: tuple, X: np.ndarray, width: int, seed: int = 0,
             p = ()
         params.append(p)
         a, _ = layer.forward(p, a)
-    return FiniteCNN(tuple(layers), params)
+    return FiniteCNN(layers, params, tuple(input_shape))
+
+
+def init_cnn(maps: Sequence[KernelMap], width: int, seed=0, outputs: int = 1,
+             input_shape: Sequence[int] | None = None) -> FiniteCNN:
+    """The finite CNN of the layer maps `maps` (Conv, activations, AvgPool, GlobalAvgPool or
+    Flatten, Dense): `width` channels per hidden Conv and units per hidden Dense, `outputs`
+    outputs, weights as `init_for` draws them from `seed`; for images of `input_shape`
+    (*S, C) now, or at the first input when it is None."""
+    maps = tuple(maps)
+    _check_maps(maps)
+    if input_shape is None:
+        return FiniteCNN((), [], None, partial(_draw_maps, maps, width, seed, outputs))
+    return _draw_maps(maps, width, seed, outputs, tuple(int(n) for n in input_shape))
+
+
+def _draw_maps(maps: tuple, width: int, seed, outputs: int, input_shape: tuple[int, ...]
+               ) -> FiniteCNN:
+    if len(input_shape) not in (2, 3):
+        raise InputError(f"a convolutional network takes images (L, C) or (H, W, C), channels "
+                         f"last; got the input shape {input_shape}")
+    return _draw(twins_of(maps, len(input_shape) - 1), width, seed, outputs, input_shape)
+
+
+def twins_of(maps: Sequence[KernelMap], nd: int) -> tuple:
+    """The finite twins of the layer maps `maps` for images with `nd` spatial axes."""
+    _check_maps(maps)
+    return tuple(_TWINS[m.kind](m, nd) for m in maps)
+
+
+def _check_maps(maps: Sequence[KernelMap]) -> None:
+    for i, m in enumerate(maps, 1):
+        kind = getattr(m, "kind", None)
+        if kind == "dense" and m.standard:
+            raise NTKSymError(f"layer {i} (Dense): finite CNNs use the NTK parameterization")
+        if kind not in _TWINS:
+            raise NTKSymError(f"layer {i} ({m!r}) has no finite convolutional twin")
+
+
+def _conv_twin(m, nd: int) -> FiniteConv:
+    size = resolve_window(m.filter_shape, nd)
+    return FiniteConv(size, resolve_window(m.strides, len(size)), m.padding, m.w_std, m.b_std)
+
+
+def _pool_twin(m, nd: int) -> FiniteAvgPool:
+    size = resolve_window(m.window, nd)
+    return FiniteAvgPool(size, resolve_window(m.strides, len(size)))
+
+
+#: map kind → its twin, given the map and the images' spatial rank.
+_TWINS: dict[str, Callable] = {
+    "conv": _conv_twin,
+    "avg_pool": _pool_twin,
+    "global_avg_pool": lambda m, nd: FiniteGlobalAvgPool(),
+    "flatten": lambda m, nd: FiniteFlatten(),
+    "dense": lambda m, nd: FiniteDense(m.w_std, m.b_std),
+    "activation": lambda m, nd: FiniteActivation(*activation_functions(m.phi), m.phi.name),
+}
 
 
 __all__ = ["FiniteActivation", "FiniteAvgPool", "FiniteCNN", "FiniteConv", "FiniteDense",
-           "FiniteFlatten", "FiniteGlobalAvgPool", "init_for"]
+           "FiniteFlatten", "FiniteGlobalAvgPool", "init_cnn", "init_for", "twins_of"]

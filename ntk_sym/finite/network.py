@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError, NTKSymError
+from ..symbolic.conv_maps import is_convolutional
+from .conv import FiniteCNN, init_cnn
 from .layers import (
     FINITE_LAYER_KINDS,
     FiniteDense,
@@ -387,6 +389,22 @@ class FiniteNetwork:
         return self._squeeze(readout.w_std**2 * gram / a1.shape[-1] + readout.b_std**2)
 
 
+def _init_cnn(maps, width: int, seed: Seed, ensemble, input_dim, input_shape) -> FiniteCNN:
+    if ensemble is not None:
+        raise NTKSymError("ensemble= is not available for convolutional networks; draw "
+                          "independent networks with different seeds")
+    if input_dim is not None:
+        raise NTKSymError("a convolutional network takes images: give input_shape=(H, W, C) "
+                          "or (L, C) instead of input_dim=")
+    _check_seed(seed)
+    if input_shape is not None:
+        input_shape = tuple(input_shape)
+        if not all(isinstance(n, int | np.integer) and not isinstance(n, bool) and n > 0
+                   for n in input_shape):
+            raise NTKSymError(f"input_shape must be positive integers, got {input_shape!r}")
+    return init_cnn(maps, width, seed, input_shape=input_shape)
+
+
 def parameter_count(net: object, width: int, input_dim: int) -> int:
     """Σ_k (fan_in + 1) fan_out over the Dense layers of one network of `net` (d = `input_dim`)."""
     dense: list[FiniteDense] = []
@@ -397,13 +415,19 @@ def parameter_count(net: object, width: int, input_dim: int) -> int:
 
 
 def _generators(seed: Seed, count: int) -> list[np.random.Generator]:
+    _check_seed(seed)
     if isinstance(seed, np.random.Generator):
         return seed.spawn(count)
     if isinstance(seed, np.random.SeedSequence):
         return [np.random.default_rng(s) for s in seed.spawn(count)]
+    return [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(count)]
+
+
+def _check_seed(seed: Seed) -> None:
+    if isinstance(seed, np.random.Generator | np.random.SeedSequence):
+        return
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise NTKSymError(f"seed must be a non-negative integer or a numpy Generator, got {seed!r}")
-    return [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(count)]
 
 
 def init(
@@ -413,20 +437,32 @@ def init(
     *,
     ensemble: int | None = None,
     input_dim: int | None = None,
-) -> FiniteNetwork:
+    input_shape: Sequence[int] | None = None,
+) -> FiniteNetwork | FiniteCNN:
     """A finite-width network (or an ensemble of `ensemble` independent ones) described by `net`.
 
     `net` is anything `finite_layers_of` accepts: ``serial(...)``, ``mlp(...)`` or a tuple of
     twins. Each Dense layer draws from its own generator spawned from `seed` (an integer, a
     SeedSequence or a numpy Generator), so the first one, drawn when the input dimension is first
     seen (or now, with `input_dim`), does not depend on the order of calls.
+
+    A convolutional ``serial(...)`` (Conv, AvgPool, GlobalAvgPool, Flatten) gives its finite CNN
+    (`ntk_sym.finite.conv.FiniteCNN`, one output; ``ntk_sym.layers.conv.finite_cnn`` for more):
+    `width` channels per hidden Conv, units per hidden Dense, the weights drawn as `init_for`
+    draws them from `seed`, for images of `input_shape` (*S, C) now, or at the first input.
+    Its `apply`, `empirical_ntk` and `empirical_nngp` mean what they mean here.
     """
-    layers = finite_layers_of(net)
     for label, value in (("width", width), ("ensemble", ensemble), ("input_dim", input_dim)):
         if value is None and label != "width":
             continue
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
             raise NTKSymError(f"{label} must be a positive integer, got {value!r}")
+    if is_convolutional(getattr(net, "layers", ())):
+        return _init_cnn(net.layers, int(width), seed, ensemble, input_dim, input_shape)
+    if input_shape is not None:
+        raise NTKSymError("input_shape= is for convolutional networks (images); give an MLP's "
+                          "input dimension as input_dim=")
+    layers = finite_layers_of(net)
     fnet = FiniteNetwork(net, layers, int(width), seed, ensemble)
     if input_dim is not None:
         fnet._check_widths(int(input_dim))

@@ -21,18 +21,16 @@ import numpy as np
 
 from ..errors import NTKSymError
 from ..finite import conv as cnn
-from ..finite.functions import activation_functions
-from ..symbolic.conv_maps import AvgPoolMap, ConvMap, FlattenMap, GlobalAvgPoolMap, resolve_window
-from .core import Activation, Dense
+from ..symbolic.conv_maps import AvgPoolMap, ConvMap, FlattenMap, GlobalAvgPoolMap
 
 
 class _ImageLayer:
-    """The finite twins of image layers need the images' rank: `finite_cnn` builds them."""
+    """The finite twins of image layers need the images' rank: the whole network builds them."""
 
     def finite(self):
         raise NTKSymError(
-            f"{type(self).__name__}: finite convolutional networks are built by "
-            "ntk_sym.layers.conv.finite_cnn(net, X, width), not by ntk_sym.finite.init"
+            f"{type(self).__name__}: a convolutional network has no layer-by-layer twins; its "
+            "finite network is ntk_sym.finite.init(net, width, seed) (a FiniteCNN)"
         )
 
 
@@ -54,42 +52,12 @@ class Flatten(_ImageLayer, FlattenMap):
     """All positions and channels as one feature vector; a Dense after it is the readout."""
 
 
-
-
 def finite_cnn(net, X, width: int, seed: int = 0, outputs: int = 1):
     """The finite twin (`ntk_sym.finite.conv.FiniteCNN`) of the network `net` (``serial``
     of Conv, activations, AvgPool, GlobalAvgPool/Flatten and Dense) for images shaped like X,
     with `width` channels per Conv and units per hidden Dense, `outputs` outputs, weights from
-    `seed`."""
-    from_map = {Conv: _conv_twin, AvgPool: _pool_twin,
-                GlobalAvgPool: lambda m, nd: cnn.FiniteGlobalAvgPool(),
-                Flatten: lambda m, nd: cnn.FiniteFlatten()}
-    nd = np.asarray(X).ndim - 2
-    twins = []
-    for i, layer in enumerate(net.layers, 1):
-        make = from_map.get(type(layer))
-        if make is not None:
-            twins.append(make(layer, nd))
-        elif isinstance(layer, Dense):
-            if layer.standard:
-                raise NTKSymError(f"layer {i} (Dense): finite CNNs use the NTK parameterization")
-            twins.append(cnn.FiniteDense(layer.w_std, layer.b_std))
-        elif isinstance(layer, Activation):
-            twins.append(cnn.FiniteActivation(*activation_functions(layer.phi), layer.phi.name))
-        else:
-            raise NTKSymError(f"layer {i} ({layer!r}) has no finite convolutional twin")
-    return cnn.init_for(tuple(twins), X, width, seed, outputs)
-
-
-def _conv_twin(m: Conv, nd: int) -> cnn.FiniteConv:
-    size = resolve_window(m.filter_shape, nd)
-    return cnn.FiniteConv(size, resolve_window(m.strides, len(size)), m.padding, m.w_std,
-                          m.b_std)
-
-
-def _pool_twin(m: AvgPool, nd: int) -> cnn.FiniteAvgPool:
-    size = resolve_window(m.window, nd)
-    return cnn.FiniteAvgPool(size, resolve_window(m.strides, len(size)))
+    `seed` (``ntk_sym.finite.init(net, width, seed)`` is the same network with one output)."""
+    return cnn.init_cnn(net.layers, width, seed, outputs, input_shape=np.asarray(X).shape[1:])
 
 
 __all__ = ["AvgPool", "Conv", "Flatten", "GlobalAvgPool", "finite_cnn"]

@@ -1,8 +1,10 @@
-"""Lazy NNGP/NTK Gram matrices as dask arrays, built from the same tiles as `ntk_sym.gram`.
+"""Lazy NNGP/NTK Gram matrices as dask arrays, built from the same tiles as the NumPy path.
 
-Each dask block is one task that fills its (rows × cols) part with `gram.fill` (tiled, one
-thread: dask supplies the parallelism), so the graph runs on the local scheduler or, unchanged,
-on a dask.distributed cluster. The per-point quantities (`engine.PointData`, O(n·depth)) are
+Each dask block is one task that fills its (rows × cols) part with the engine's ``fill`` (tiled,
+one thread: dask supplies the parallelism), so the graph runs on the local scheduler or,
+unchanged, on a dask.distributed cluster. Any tiled engine given as a `gram.TiledEngine` works:
+the MLP/layer engine (`gram.MLP_ENGINE`) and the convolutional one
+(`conv.gram.CONV_ENGINE`). The per-point quantities (O(n·depth), with the images for a CNN) are
 computed eagerly and shipped once; a worker builds the engine's program itself from a picklable
 factory (compiled programs are cached per process). Only the kernels asked for are the tasks'
 outputs. For X2 = X1 only blocks on and above the diagonal are tasks; the others are their
@@ -16,14 +18,13 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import InputError, NTKSymError
-from .engine import PointData, Program, point_data
-from .gram import check_dtype, fill
+from .gram import TiledEngine, check_dtype
 
-#: Builds the engine's `Program` where a task runs. A picklable callable (for example a
+#: Builds the engine's program where a task runs. A picklable callable (for example a
 #: ``functools.partial`` of a module-level function) rather than the program itself, whose
 #: compiled closures do not pickle to dask.distributed workers; compile caching makes repeats
 #: free.
-ProgramFactory = Callable[[], Program]
+ProgramFactory = Callable[[], object]
 
 #: Default block edge: two float64 blocks of 2048² are 64 MiB per task.
 DEFAULT_CHUNK = 2048
@@ -31,6 +32,7 @@ DEFAULT_CHUNK = 2048
 
 def gram_dask(
     make_program: ProgramFactory,
+    engine: TiledEngine,
     X1: np.ndarray,
     X2: np.ndarray | None,
     *,
@@ -40,8 +42,9 @@ def gram_dask(
     label: str = "",
     want: tuple[bool, bool] = (True, True),
 ):
-    """(NNGP, NTK) as lazy dask arrays of shape (n1, n2) with blocks of `chunks` (rows, cols);
-    None for a kernel not in `want`."""
+    """(NNGP, NTK) between the inputs X1 and X2 (None: X1) of `engine`'s program, as lazy dask
+    arrays of shape (n1, n2) with blocks of `chunks` (rows, cols); None for a kernel not in
+    `want`."""
     try:
         import dask
         import dask.array as da
@@ -55,9 +58,8 @@ def gram_dask(
     if symmetric and rows_chunk != cols_chunk:
         raise InputError(f"a symmetric Gram matrix needs square chunks, got {chunks!r}")
     program = make_program()
-    with np.errstate(over="ignore", invalid="ignore"):  # reported per block, when computed
-        P1 = point_data(program, X1).astype(dtype)
-        P2 = P1 if symmetric else point_data(program, X2).astype(dtype)
+    P1 = engine.points(program, X1, dtype)  # non-finite values are reported per block
+    P2 = P1 if symmetric else engine.points(program, X2, dtype)
     count = sum(want)
     p1 = dask.delayed(P1, traverse=False)
     p2 = p1 if symmetric else dask.delayed(P2, traverse=False)
@@ -72,7 +74,8 @@ def gram_dask(
                 row.append(None)  # the transpose of block (j, i), filled in below
                 continue
             task = dask.delayed(_block, pure=True, nout=count)(
-                make_program, p1, p2, r, c, symmetric and i == j, dtype, tile, label, want
+                engine.fill, make_program, p1, p2, r, c, symmetric and i == j, dtype, tile, label,
+                want,
             )
             row.append(tuple(da.from_delayed(t, shape, dtype=dtype) for t in task))
         grid.append(row)
@@ -85,9 +88,10 @@ def gram_dask(
 
 
 def _block(
+    fill: Callable,
     make_program: ProgramFactory,
-    P1: PointData,
-    P2: PointData,
+    P1: object,
+    P2: object,
     rows: slice,
     cols: slice,
     symmetric: bool,

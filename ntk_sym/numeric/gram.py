@@ -5,15 +5,17 @@ is the output matrices asked for (one for ``net.ntk`` or ``net.nngp``) plus O(ti
 per thread, whatever the depth; the per-point quantities (`engine.PointData`) are computed once.
 For X2 = X1 only the tiles on and above the diagonal are computed, and each is mirrored, so the
 result is exactly symmetric. NumPy's ufuncs
-release the GIL, so tiles run in parallel on a thread pool.
+release the GIL, so tiles run in parallel on a thread pool. That tile loop, `fill_tiles`, is the
+convolutional engine's too (`ntk_sym.numeric.conv.gram`); each engine supplies its tile function.
 """
 
 from __future__ import annotations
 
 import os
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import NamedTuple
 
 import numpy as np
 
@@ -49,6 +51,7 @@ def gram(
     X1: np.ndarray,
     X2: np.ndarray | None = None,
     *,
+    engine: TiledEngine | None = None,
     xp: types.ModuleType = np,
     dtype: type = np.float64,
     tile: int | None = None,
@@ -61,26 +64,30 @@ def gram(
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(NNGP, NTK) Gram matrices (n1, n2) of float64 inputs, as host (NumPy) arrays.
 
+    engine: the tiled engine that runs `program` (a `TiledEngine`): `MLP_ENGINE` (default) or
+        the convolutional engine's `ntk_sym.numeric.conv.gram.CONV_ENGINE` (images X1, X2).
     want: which of (NNGP, NTK) to compute; the other is None (an NNGP alone skips the NTK's
         arithmetic, an NTK alone still needs the covariances but stores only the NTK).
 
     dtype: float64 (default; ~1e-15 relative to √(Kᵢᵢ Kⱼⱼ)) or float32 (per-point quantities
         in float64, tiles in float32: ~1e-6 relative, see benchmarks/README.md).
-    tile: tile edge (default `DEFAULT_TILE` of the backend); results do not depend on it beyond
-        the rounding of the first-layer matrix product.
+    tile: tile edge (default `DEFAULT_TILE` of the backend; for the convolutional engine the
+        image-pair edge `ntk_sym.numeric.conv.gram.default_tile`); results do not depend on it
+        beyond the rounding of the first-layer matrix product.
     threads: worker threads (default: all cores for NumPy, 1 for CuPy).
     out: a pair of writable arrays (n1, n2) of `dtype` to fill, e.g. `numpy.memmap`s or
         `numpy.lib.format.open_memmap` files for matrices larger than memory; returned. Either
         may be None: that kernel is then not wanted (None in its place).
     progress: a tqdm bar on stderr (`progress.progress_bar`).
-    report: a dict to receive ``"bound"`` (see `fill`).
+    report: a dict to receive ``"bound"`` (see `fill`; the MLP engine only).
     """
+    engine = MLP_ENGINE if engine is None else engine
     dtype = check_dtype(dtype)
-    with np.errstate(over="ignore", invalid="ignore"):  # non-finite tiles are reported below
-        P1 = point_data(program, xp.asarray(X1), xp).astype(dtype)
-        P2 = P1 if X2 is None else point_data(program, xp.asarray(X2), xp).astype(dtype)
+    P1 = engine.points(program, X1, dtype, xp)
+    P2 = P1 if X2 is None else engine.points(program, X2, dtype, xp)
     nngp, ntk = _outputs(out, (len(P1), len(P2)), dtype, want)
-    fill(
+    bounds = {} if report is None else {"report": report}
+    engine.fill(
         program,
         P1,
         P2,
@@ -92,9 +99,16 @@ def gram(
         threads=threads,
         progress=progress,
         label=label,
-        report=report,
+        **bounds,
     )
     return nngp, ntk
+
+
+def points(program: Program, X: np.ndarray, dtype: np.dtype, xp: types.ModuleType = np
+           ) -> PointData:
+    """The per-point data of the rows of X, computed in float64 and rounded to `dtype` once."""
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite tiles are reported by `fill`
+        return point_data(program, xp.asarray(X), xp).astype(dtype)
 
 
 def fill(
@@ -120,20 +134,65 @@ def fill(
         ``reports_bound`` returned, over all tiles and layers, and ``"points"``, (P1, P2).
     """
     backend = "cupy" if xp.__name__ == "cupy" else "numpy"
-    size = DEFAULT_TILE[backend] if tile is None else _positive_int(tile, "tile")
-    workers = ((os.cpu_count() or 1) if backend == "numpy" else 1) if threads is None else threads
-    workers = _positive_int(workers, "threads")
-    tiles = tile_grid(len(P1), len(P2), size, symmetric)
     want = (nngp is not None, ntk is not None)
     bounds: list = []
+
+    def compute(rows: slice, cols: slice) -> list:
+        *block, tile_bounds = kernel_tile(
+            program, P1.rows(rows.start, rows.stop), P2.rows(cols.start, cols.stop), xp, want
+        )
+        bounds.extend(tile_bounds)
+        return block
+
+    fill_tiles(
+        compute,
+        nngp,
+        ntk,
+        (len(P1), len(P2)),
+        symmetric=symmetric,
+        xp=xp,
+        size=DEFAULT_TILE[backend] if tile is None else tile,
+        threads=threads,
+        progress=progress,
+        label=label,
+    )
+    if report is not None:
+        report["bounds"], report["points"] = bounds, (P1, P2)
+
+
+def fill_tiles(
+    compute: Callable[[slice, slice], Sequence],
+    nngp: np.ndarray | None,
+    ntk: np.ndarray | None,
+    shape: tuple[int, int],
+    *,
+    symmetric: bool,
+    xp: types.ModuleType = np,
+    size: int,
+    threads: int | None = None,
+    progress: bool = False,
+    label: str = "kernels",
+) -> None:
+    """The tile loop of every engine: write ``compute(rows, cols)``, the (NNGP, NTK) blocks of
+    one tile as `xp` arrays, into the host arrays nngp and ntk of `shape` (a None target is not
+    wanted; its block is ignored), `size`² tiles at a time on `threads` workers (default: all
+    cores for NumPy, 1 for CuPy), each with single-threaded BLAS.
+
+    symmetric: the matrix is K(X, X); only tiles on and above the diagonal are computed, the
+        upper triangle of a diagonal tile is kept and every tile is mirrored, so the result is
+        exactly symmetric.
+    Raises `NTKSymError` naming `label` at the first tile with a non-finite value.
+    """
+    backend = "cupy" if xp.__name__ == "cupy" else "numpy"
+    size = _positive_int(size, "tile")
+    workers = ((os.cpu_count() or 1) if backend == "numpy" else 1) if threads is None else threads
+    workers = _positive_int(workers, "threads")
+    tiles = tile_grid(*shape, size, symmetric)
 
     def work(rows: slice, cols: slice) -> None:
         # errstate is per thread: overflow is reported below, by the finiteness check
         with single_threaded_blas(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            *block, tile_bounds = kernel_tile(
-                program, P1.rows(rows.start, rows.stop), P2.rows(cols.start, cols.stop), xp, want
-            )
-        bounds.extend(tile_bounds)
+            block = compute(rows, cols)
         for target, values in zip((nngp, ntk), block, strict=True):
             if target is None:  # this kernel is not wanted
                 continue
@@ -145,8 +204,7 @@ def fill(
                 )
             if symmetric and rows == cols:
                 # a diagonal tile: keep its upper triangle and mirror it
-                upper = np.triu(values)
-                values = upper + np.triu(values, 1).T
+                values = np.triu(values) + np.triu(values, 1).T
             target[rows, cols] = values
             if symmetric and rows != cols:
                 target[cols, rows] = values.T
@@ -154,8 +212,21 @@ def fill(
     with progress_bar(len(tiles), label, progress, unit="tile") as bar:
         for _ in _run(work, tiles, workers):
             bar.update()
-    if report is not None:
-        report["bounds"], report["points"] = bounds, (P1, P2)
+
+
+class TiledEngine(NamedTuple):
+    """A tiled engine for `gram` and the block schedulers (`ntk_sym.numeric.dask`), as two
+    module-level (picklable) functions: ``points(program, X, dtype, xp)``, the per-point data
+    of the inputs X with ``rows(start, stop)`` and ``len``, and ``fill(program, P1, P2, nngp,
+    ntk, *, symmetric, xp, tile, threads, progress, label)``, which writes the blocks between P1
+    and P2."""
+
+    points: Callable
+    fill: Callable
+
+
+#: The MLP/layer engine (`ntk_sym.numeric.engine`) as a `TiledEngine`.
+MLP_ENGINE = TiledEngine(points, fill)
 
 
 def _run(work, tiles: list[tuple[slice, slice]], workers: int) -> Iterator[None]:
@@ -217,4 +288,5 @@ def _positive_int(value: object, name: str) -> int:
     return int(value)
 
 
-__all__ = ["DEFAULT_TILE", "DTYPES", "fill", "gram", "tile_grid"]
+__all__ = ["DEFAULT_TILE", "DTYPES", "MLP_ENGINE", "TiledEngine", "fill", "fill_tiles", "gram",
+           "points", "tile_grid"]
