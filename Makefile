@@ -23,11 +23,15 @@ book: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check ntk_sym tests tests_browser benchmarks
 
+# Tests and notebooks run on one worker per core (pytest-xdist); --dist loadfile keeps each
+# file, and so each notebook's cells and kernel, on one worker.
+WORKERS ?= $(shell $(PYTHON) -c "import os; print(os.cpu_count() or 1)")
+
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile tests
 
 nbval: $(STAMP)
-	$(BIN)/python -m pytest -q -m '' --nbval book --nbval-sanitize-with .ci/nbval_sanitize.cfg -p no:cacheprovider
+	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile -m '' --nbval book --nbval-sanitize-with .ci/nbval_sanitize.cfg -p no:cacheprovider
 
 # Sphinx side of the book (links, citations, cross-references, autodoc) without re-executing.
 book-check: $(STAMP)
