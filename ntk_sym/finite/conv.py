@@ -223,7 +223,7 @@ _WEIGHTED = (FiniteConv, FiniteDense)
 
 @dataclass
 class FiniteCNN:
-    """One finite network: its twins and parameters, for images of shape `input_shape` (*S, C).
+    """One finite network: its twins and parameters, for images of shape `input_shape` ``(*S, C)``.
 
     Built by `init_cnn` (``ntk_sym.finite.init``) or `init_for`. Without an input shape the
     twins and weights are drawn at the first input (`pending` holds the recipe until then),

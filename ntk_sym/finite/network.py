@@ -449,7 +449,7 @@ def init(
     A convolutional ``serial(...)`` (Conv, AvgPool, GlobalAvgPool, Flatten) gives its finite CNN
     (`ntk_sym.finite.conv.FiniteCNN`, one output; ``ntk_sym.layers.conv.finite_cnn`` for more):
     `width` channels per hidden Conv, units per hidden Dense, the weights drawn as `init_for`
-    draws them from `seed`, for images of `input_shape` (*S, C) now, or at the first input.
+    draws them from `seed`, for images of `input_shape` ``(*S, C)`` now, or at the first input.
     Its `apply`, `empirical_ntk` and `empirical_nngp` mean what they mean here.
     """
     for label, value in (("width", width), ("ensemble", ensemble), ("input_dim", input_dim)):
