@@ -30,6 +30,7 @@ import sympy as sp
 
 from ..errors import NTKSymError
 from .activations import Activation as Phi
+from .hermite import is_odd
 from .symbols import q11, q12, q22
 
 #: The dual's arguments (Σ₁₁, Σ₁₂, Σ₂₂).
@@ -213,20 +214,13 @@ class ResidualMap(KernelMap):
         return r"\mathrm{Residual}(" + r",\ ".join(m.label() for m in self.block) + ")"
 
 
-def _is_odd(phi: Phi) -> bool:
-    """φ(−x) = −φ(x), decided by SymPy (False when it cannot tell)."""
-    from .symbols import X
-
-    return sp.simplify(phi.expr.subs(X, -X) + phi.expr) == 0
-
-
 def _centred_after(layer: KernelMap, centred: bool, where: str) -> bool:
     """Whether the features after `layer` average to zero over the weights (given whether its
     input's do), checking a Residual on the way (`check_residual_blocks`)."""
     if isinstance(layer, DenseMap):
         return True  # zero-mean weights and bias
     if isinstance(layer, ActivationMap):
-        return centred and _is_odd(layer.phi)
+        return centred and is_odd(layer.phi.expr)
     if isinstance(layer, ResidualMap):
         block_centred = False
         has_dense = False
