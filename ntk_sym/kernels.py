@@ -9,6 +9,7 @@ Dask schedules its blocks. The mpmath backend evaluates the same layer maps pair
 from __future__ import annotations
 
 from functools import partial
+from typing import Literal, overload
 
 import numpy as np
 
@@ -17,21 +18,55 @@ from .compile.conv import compile_conv, first_spatial_layer
 from .compile.layers import compile_network
 from .compile.series import diagonal_of
 from .errors import NTKSymError
-from .numeric.bound import propagate
+from .numeric.bound import ErrorBound, propagate
 from .numeric.conv.gram import CONV_ENGINE
 from .numeric.conv.inputs import as_image_pair
 from .numeric.dask import gram_dask
 from .numeric.gram import MLP_ENGINE, gram
 from .numeric.inputs import as_input_pair
 from .symbolic.conv_maps import is_convolutional
-from .symbolic.maps import KernelMap
+from .symbolic.maps import Layer
 from .symbolic.reference import kernels_mpmath
 
 BACKENDS = ("numpy", "mpmath", "cupy", "dask")
 
 
+Kernels = tuple[np.ndarray | None, np.ndarray | None]
+"""(NNGP, NTK), either None when it was not wanted."""
+KernelsWithBound = tuple[np.ndarray | None, np.ndarray | None, ErrorBound]
+"""(NNGP, NTK, ErrorBound), from ``error_bound=True``."""
+
+
+@overload
 def kernels(
-    layers: tuple[KernelMap, ...],
+    layers: tuple[Layer, ...],
+    X1: object,
+    X2: object | None = ...,
+    backend: str = ...,
+    dps: int = ...,
+    degree: int | None = ...,
+    *,
+    error_bound: Literal[True],
+    **options: object,
+) -> KernelsWithBound: ...
+
+
+@overload
+def kernels(
+    layers: tuple[Layer, ...],
+    X1: object,
+    X2: object | None = ...,
+    backend: str = ...,
+    dps: int = ...,
+    degree: int | None = ...,
+    *,
+    error_bound: Literal[False] = ...,
+    **options: object,
+) -> Kernels: ...
+
+
+def kernels(
+    layers: tuple[Layer, ...],
     X1: object,
     X2: object | None = None,
     backend: str = "numpy",
@@ -40,7 +75,7 @@ def kernels(
     *,
     tol: float | None = None,
     error_bound: bool = False,
-    dtype: type = np.float64,
+    dtype: type | None = None,
     tile: int | None = None,
     threads: int | None = None,
     out: tuple[np.ndarray | None, np.ndarray | None] | None = None,
@@ -49,7 +84,7 @@ def kernels(
     want: tuple[bool, bool] = (True, True),
     label: str = "kernels",
     report: dict | None = None,
-) -> tuple:
+) -> Kernels | KernelsWithBound:
     """(NNGP, NTK) Gram matrices of shape (n1, n2) of the network `layers` between the rows of X1
     and X2 (None for a kernel not in `want`); with ``error_bound=True``, (NNGP, NTK, ErrorBound).
 
@@ -66,15 +101,25 @@ def kernels(
     order) maximum errors of both kernels relative to √(K_ii K_jj); for other layer lists the
     per-layer truncation bounds only (`ntk_sym.numeric.bound`).
 
-    Options of the numeric backends (`ntk_sym.numeric.gram.gram`): dtype (float64 or float32),
+    Options of the numeric backends (`ntk_sym.numeric.gram.gram`): dtype (float64, the default,
+    or float32),
     tile (tile edge), threads, out (a pair of arrays or memmaps to fill; None for a kernel that
     is not wanted, e.g. ``net.kernels(X, out=(None, memmap))``), progress (a tqdm bar on
     stderr), report (a dict that receives ``"bounds"``: the (layer name, bound) that duals with
     certified error bounds returned, over all tiles and layers; empty for closed forms); for "dask",
-    chunks (block edge, or (rows, cols)), dtype and tile (within blocks).
+    chunks (block edge, or (rows, cols)), dtype and tile (within blocks). "mpmath" takes dps
+    (and report) only: the other options are refused, naming them.
     """
     if error_bound and backend != "numpy":
         raise NTKSymError("error_bound=True is available with backend='numpy' only")
+    if backend == "mpmath":
+        _refuse_unused(
+            "backend='mpmath' (a reference evaluated pair by pair at dps digits, returned as "
+            "object arrays of mpf)",
+            degree=degree, tol=tol, dtype=dtype, tile=tile, threads=threads, out=out,
+            progress=progress, chunks=chunks,
+        )
+    dtype = np.float64 if dtype is None else dtype
     if is_convolutional(layers):
         if tol is not None or error_bound:
             raise NTKSymError("tol= and error_bound= (the Hermite series) are not available for "
@@ -132,14 +177,21 @@ def kernels(
     return nngp, ntk, propagate(program, *report["points"], report["bounds"], diagonal_of)
 
 
-def _refuse_for_dask(**given: object) -> None:
-    """The numeric backends' options that dask's lazy blocks cannot honour, named."""
+def _refuse_unused(backend: str, **given: object) -> None:
+    """Refuse, naming them, the options given (not None or False) that `backend` ignores."""
     unused = [k for k, v in given.items() if v is not None and v is not False]
     if unused:
-        raise NTKSymError(
-            f"{', '.join(unused)} do not apply to backend='dask' (dask schedules the blocks "
-            "and returns lazy arrays; use dask's own progress bar and to_zarr/store)"
-        )
+        verb = "does" if len(unused) == 1 else "do"
+        raise NTKSymError(f"{', '.join(unused)} {verb} not apply to {backend}")
+
+
+def _refuse_for_dask(**given: object) -> None:
+    """The numeric backends' options that dask's lazy blocks cannot honour, named."""
+    _refuse_unused(
+        "backend='dask' (dask schedules the blocks and returns lazy arrays; use dask's own "
+        "progress bar and to_zarr/store)",
+        **given,
+    )
 
 
 def _conv_kernels(layers, X1, X2, backend: str, degree: int, *, chunks, dtype, tile, threads,

@@ -50,7 +50,7 @@ import numpy as np
 import sympy as sp
 
 from .errors import NTKSymError
-from .symbolic.maps import KernelMap
+from .symbolic.maps import Layer
 from .symbolic.recursion import d as dim_symbol
 from .symbolic.recursion import xx, xy, yy
 from .symbolic.reference import pair_recursion
@@ -61,7 +61,7 @@ KernelName = Literal["ntk", "nngp"]
 class Network(Protocol):
     """What the spectrum reads of a network (`ntk_sym.layers.Serial`)."""
 
-    layers: tuple[KernelMap, ...]
+    layers: tuple[Layer, ...]
 
     @property
     def mlp_form(self) -> tuple | None: ...

@@ -16,8 +16,9 @@ from conv_reference import reference_kernels
 
 import ntk_sym
 from ntk_sym.errors import InputError, NTKSymError
-from ntk_sym.layers import AvgPool, Conv, Dense, Erf, Flatten, GlobalAvgPool, Relu
+from ntk_sym.layers import AvgPool, Conv, Dense, Erf, Flatten, GlobalAvgPool, Relu, Residual
 from ntk_sym.numeric.conv import steps
+from ntk_sym.symbolic import conv_maps, recursion
 
 TOL = 1e-12
 
@@ -180,6 +181,15 @@ def test_bad_inputs_name_the_layer():
         Conv((3, 3, 3))
     with pytest.raises(NTKSymError, match="backend"):
         net.ntk(X, backend="mpmath")
+
+
+def test_residual_in_a_convolutional_network_is_refused_at_construction():
+    block = Residual(Dense(), Relu(), Dense())
+    with pytest.raises(NTKSymError, match=r"layer 3 \(Residual\): residual blocks are not "):
+        ntk_sym.serial(Conv(3), Relu(), block, GlobalAvgPool(), Dense())
+    # the symbolic chain refuses it on its own too (it is reached without serial's check)
+    with pytest.raises(NTKSymError, match=r"layer 2 .*Residual is not supported"):
+        conv_maps.chain((Conv(3), block, GlobalAvgPool(), Dense()), None, recursion.stage)
 
 
 def test_latex_and_recursion():

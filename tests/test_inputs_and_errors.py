@@ -70,6 +70,50 @@ def test_unknown_backend_and_missing_cupy():
             net.ntk(X, backend="cupy")
 
 
+@pytest.mark.parametrize(
+    "options, named",
+    [
+        ({"out": np.zeros((4, 4))}, "out"),
+        ({"tile": 2}, "tile"),
+        ({"threads": 2}, "threads"),
+        ({"dtype": np.float32}, "dtype"),
+        ({"dtype": np.float64}, "dtype"),
+        ({"progress": True}, "progress"),
+        ({"chunks": 2}, "chunks"),
+        ({"degree": 64}, "degree"),
+        ({"tol": 1e-10}, "tol"),
+        ({"tile": 2, "threads": 2}, "tile, threads"),
+    ],
+)
+def test_mpmath_refuses_the_options_it_cannot_honour(options, named):
+    """The reference returns new object arrays pair by pair: an ignored option would be a
+    silent surprise (an ``out`` left at zero)."""
+    net = ntk_sym.mlp("relu", depth=1)
+    with pytest.raises(NTKSymError, match=rf"^{named} do(es)? not apply to backend='mpmath'"):
+        net.ntk(X, backend="mpmath", **options)
+    if "out" in options:
+        assert not options["out"].any()
+
+
+def test_kernels_with_error_bound_are_three_values_in_value_and_type():
+    import typing
+
+    from ntk_sym.kernels import Kernels, KernelsWithBound, kernels
+    from ntk_sym.numeric.bound import ErrorBound
+
+    net = ntk_sym.mlp("tanh", depth=2)
+    nngp, ntk, bound = net.kernels(X, error_bound=True)
+    assert isinstance(bound, ErrorBound) and nngp.shape == ntk.shape == (4, 4)
+    assert len(net.kernels(X)) == 2
+    for fn in (kernels, type(net).kernels):
+        returns = {
+            typing.get_type_hints(o)["error_bound"]: typing.get_type_hints(o)["return"]
+            for o in typing.get_overloads(fn)
+        }
+        assert returns == {typing.Literal[True]: KernelsWithBound,
+                           typing.Literal[False]: Kernels}
+
+
 def test_divergent_expectation_is_an_error_not_nan():
     # E[exp(u)²] is finite, but exp(exp(x)) overflows float64 at these variances
     x = sp.Symbol("x")

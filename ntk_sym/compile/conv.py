@@ -15,10 +15,12 @@ from functools import lru_cache
 from ..errors import InputError
 from ..numeric.conv import steps as numeric
 from ..numeric.conv.engine import Program, plan
+from ..numeric.conv.mapped import MappedStep
 from ..numeric.conv.window import Window
 from ..symbolic.conv_maps import resolve_window
-from ..symbolic.maps import KernelMap
+from ..symbolic.maps import Layer
 from .duals import DEFAULT_QUADRATURE_DEGREE, compile_dual
+from .mapped import compile_map
 
 
 def _conv(m, name, nd, backend, degree):
@@ -44,7 +46,12 @@ def _activation(m, name, nd, backend, degree):
     return numeric.ActivationStep(compile_dual(m.phi, backend, degree), name)
 
 
-#: kind → builder of the conv engine's step for one map.
+def _mapped(m, name, nd, backend, degree):
+    return MappedStep(compile_map(m, backend), name)
+
+
+#: kind → builder of the conv engine's step for one map ("layer", a layer without a
+#: hand-written step, is compiled from its map at every pixel pair).
 BUILDERS: dict[str, Callable] = {
     "conv": _conv,
     "avg_pool": _avg_pool,
@@ -52,6 +59,7 @@ BUILDERS: dict[str, Callable] = {
     "flatten": _readout("flatten"),
     "dense": _dense,
     "activation": _activation,
+    "layer": _mapped,
 }
 
 _NAMES = {"conv": "Conv", "avg_pool": "AvgPool", "global_avg_pool": "GlobalAvgPool",
@@ -59,23 +67,24 @@ _NAMES = {"conv": "Conv", "avg_pool": "AvgPool", "global_avg_pool": "GlobalAvgPo
 
 
 @lru_cache(maxsize=128)
-def compile_conv(maps: tuple[KernelMap, ...], image_shape: tuple[int, ...],
+def compile_conv(maps: tuple[Layer, ...], image_shape: tuple[int, ...],
                  backend: str = "numpy", degree: int = DEFAULT_QUADRATURE_DEGREE) -> Program:
     """The conv engine's `Program` for `maps` on images of shape `image_shape` = (*S, C)."""
     nd = len(image_shape) - 1
     steps = []
     for i, m in enumerate(maps, 1):
         kind = getattr(m, "kind", None)
-        label = _NAMES.get(kind, getattr(getattr(m, "phi", None), "name", kind))
+        label = _NAMES.get(kind, getattr(getattr(m, "phi", None), "name", type(m).__name__))
         name = f"layer {i} ({label})"
         if kind not in BUILDERS:
             raise InputError(f"{name} is not supported in convolutional networks (supported: "
-                             "Conv, AvgPool, GlobalAvgPool, Flatten, Dense and activations)")
+                             "Conv, AvgPool, GlobalAvgPool, Flatten, Dense, activations and "
+                             "user layers)")
         steps.append(BUILDERS[kind](m, name, nd, backend, int(degree)))
     return plan(tuple(steps), tuple(image_shape))
 
 
-def first_spatial_layer(maps: Sequence[KernelMap]) -> str:
+def first_spatial_layer(maps: Sequence[Layer]) -> str:
     """The first spatial layer's name, for input errors."""
     for i, m in enumerate(maps, 1):
         if getattr(m, "spatial", False):

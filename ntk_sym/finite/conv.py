@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import InputError, NTKSymError
 from ..symbolic.conv_maps import resolve_window
-from ..symbolic.maps import KernelMap
+from ..symbolic.maps import Layer
 from .functions import activation_functions
 
 ArrayFunction = Callable[[np.ndarray], np.ndarray]
@@ -363,7 +363,7 @@ def _draw(layers: tuple, width: int, seed, outputs: int, input_shape: tuple[int,
     return FiniteCNN(layers, params, tuple(input_shape))
 
 
-def init_cnn(maps: Sequence[KernelMap], width: int, seed=0, outputs: int = 1,
+def init_cnn(maps: Sequence[Layer], width: int, seed=0, outputs: int = 1,
              input_shape: Sequence[int] | None = None) -> FiniteCNN:
     """The finite CNN of the layer maps `maps` (Conv, activations, AvgPool, GlobalAvgPool or
     Flatten, Dense): `width` channels per hidden Conv and units per hidden Dense, `outputs`
@@ -384,13 +384,13 @@ def _draw_maps(maps: tuple, width: int, seed, outputs: int, input_shape: tuple[i
     return _draw(twins_of(maps, len(input_shape) - 1), width, seed, outputs, input_shape)
 
 
-def twins_of(maps: Sequence[KernelMap], nd: int) -> tuple:
+def twins_of(maps: Sequence[Layer], nd: int) -> tuple:
     """The finite twins of the layer maps `maps` for images with `nd` spatial axes."""
     _check_maps(maps)
     return tuple(_TWINS[m.kind](m, nd) for m in maps)
 
 
-def _check_maps(maps: Sequence[KernelMap]) -> None:
+def _check_maps(maps: Sequence[Layer]) -> None:
     for i, m in enumerate(maps, 1):
         kind = getattr(m, "kind", None)
         if kind == "dense" and m.standard:

@@ -5,8 +5,12 @@
 
 Conventions are neural-tangents' ``stax``: input kernel Σ = x·x'/d, Θ = 0, and each layer's map
 as in `ntk_sym.symbolic.maps`.
+
+A new layer kind subclasses `Layer` and writes its kernel map on a `KernelState` (see `Layer`);
+its numeric step, LaTeX and mpmath reference follow from that map.
 """
 
+from ..symbolic.maps import KernelState, Layer
 from .conv import AvgPool, Conv, Flatten, GlobalAvgPool
 from .core import (
     Abs,
@@ -39,6 +43,8 @@ __all__ = [
     "Gelu",
     "GlobalAvgPool",
     "Identity",
+    "KernelState",
+    "Layer",
     "LayerNorm",
     "LeakyRelu",
     "Relu",

@@ -8,35 +8,40 @@ Which layer lists are networks: at least one layer; the last layer is a Dense, t
 readout's weights); a Residual's block must return the width it was given, so a block that
 contains a Dense cannot come before the network's first Dense (it would add an n-wide output to
 the d-wide input), and its output must be uncorrelated with the skip in the limit, so that the
-kernels add (`ntk_sym.symbolic.maps.check_residual_blocks`). Anything else is refused with an
-error naming the layer.
+kernels add (`ntk_sym.symbolic.maps.check_residual_blocks`); a convolutional network has no
+Residual (the image kernels have no residual step); every layer is hashable (it is a cache key),
+and a layer compiled from its map (`ntk_sym.layers.Layer`) has a valid one
+(`ntk_sym.symbolic.traced`). Anything else is refused with an error naming the layer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import numpy as np
 import sympy as sp
 
 from ..dynamics import predict, predict_gd
 from ..errors import NTKSymError
-from ..kernels import kernels
+from ..kernels import Kernels, KernelsWithBound, kernels
 from ..sphere import spectrum as sphere_spectrum
 from ..symbolic import recursion
 from ..symbolic.activations import Activation as Phi
+from ..symbolic.conv_maps import is_convolutional
 from ..symbolic.maps import (
     ActivationMap,
     DenseMap,
-    KernelMap,
+    Layer,
     ResidualMap,
     check_residual_blocks,
 )
+from ..symbolic.traced import traced
 from .core import Activation, Dense
 
 
-def serial(*layers: KernelMap) -> Serial:
+def serial(*layers: Layer) -> Serial:
     """The network made of `layers` in order (see the module docstring for valid lists)."""
     return Serial(tuple(layers))
 
@@ -49,21 +54,51 @@ class Serial:
     compiled program).
     """
 
-    layers: tuple[KernelMap, ...]
+    layers: tuple[Layer, ...]
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))
         check_layers(self.layers)
 
     # -- kernels ------------------------------------------------------------------------------
+    @overload
     def kernels(
-        self, X1: object, X2: object | None = None, backend: str = "numpy", **options: object
-    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        self,
+        X1: object,
+        X2: object | None = ...,
+        backend: str = ...,
+        *,
+        error_bound: Literal[True],
+        **options: object,
+    ) -> KernelsWithBound: ...
+
+    @overload
+    def kernels(
+        self,
+        X1: object,
+        X2: object | None = ...,
+        backend: str = ...,
+        *,
+        error_bound: Literal[False] = ...,
+        **options: object,
+    ) -> Kernels: ...
+
+    def kernels(
+        self,
+        X1: object,
+        X2: object | None = None,
+        backend: str = "numpy",
+        *,
+        error_bound: bool = False,
+        **options: object,
+    ) -> Kernels | KernelsWithBound:
         """(NNGP, NTK) Gram matrices (n1, n2) in one pass; see `ntk_sym.kernels.kernels` for the
         backends ("numpy", "mpmath", "cupy", "dask") and options (dps, degree, tol, dtype, tile,
-        threads, out, progress, chunks, report); ``error_bound=True`` returns (NNGP, NTK,
-        ErrorBound) (`ntk_sym.numeric.bound`)."""
-        return kernels(self.layers, X1, X2, backend, label=repr(self), **options)
+        threads, out, progress, chunks, report); ``error_bound=True`` returns three values,
+        (NNGP, NTK, ErrorBound) (`ntk_sym.numeric.bound`)."""
+        return kernels(
+            self.layers, X1, X2, backend, label=repr(self), error_bound=error_bound, **options
+        )
 
     def nngp(
         self, X1: object, X2: object | None = None, backend: str = "numpy", **options: object
@@ -181,25 +216,54 @@ class Serial:
         return f"serial({', '.join(map(repr, self.layers))})"
 
 
-def check_layers(layers: Sequence[KernelMap]) -> None:
+def check_layers(layers: Sequence[Layer]) -> None:
     """Raise an `NTKSymError` naming the layer if `layers` is not a network (module docstring)."""
     if not layers:
         raise NTKSymError(
             "serial() needs at least one layer, e.g. serial(Dense(), Relu(), Dense())"
         )
     for i, layer in enumerate(layers, 1):
-        if not isinstance(layer, KernelMap):
+        if not isinstance(layer, Layer):
             raise NTKSymError(f"layer {i} is {layer!r}, not a layer of ntk_sym.layers")
+        _check_layer(layer, str(i))
     if not isinstance(layers[-1], DenseMap):
         raise NTKSymError(
             f"layer {len(layers)} ({layers[-1]!r}) is the last layer, but a network ends in a "
             "Dense readout (the output f); add Dense() at the end"
         )
+    if is_convolutional(layers):
+        for i, layer in enumerate(layers, 1):
+            if isinstance(layer, ResidualMap):
+                raise NTKSymError(
+                    f"layer {i} (Residual): residual blocks are not supported in convolutional "
+                    "networks (the image kernels have no residual step); use them in networks "
+                    "of vectors"
+                )
     _check_widths(layers, at_input=True, prefix="")
     check_residual_blocks(tuple(layers))
 
 
-def _check_widths(layers: Sequence[KernelMap], at_input: bool, prefix: str) -> bool:
+def _check_layer(layer: Layer, where: str) -> None:
+    """Refuse a layer that cannot be a cache key of the compiled programs (unhashable), or
+    whose map, compiled from `apply` (kind "layer"), is not a valid map (`traced`)."""
+    if isinstance(layer, ResidualMap):  # inner layers first: the block is part of the hash
+        for j, inner in enumerate(layer.block, 1):
+            _check_layer(inner, f"{where}.{j}")
+    try:
+        hash(layer)
+    except TypeError:
+        raise NTKSymError(
+            f"layer {where} ({type(layer).__name__}) is not hashable: declare the class "
+            "@dataclass(frozen=True), as the layers of ntk_sym.layers are"
+        ) from None
+    if layer.kind == Layer.kind:
+        try:
+            traced(layer)
+        except NTKSymError as err:
+            raise NTKSymError(f"layer {where}: {err}") from err
+
+
+def _check_widths(layers: Sequence[Layer], at_input: bool, prefix: str) -> bool:
     """Walk the layers tracking whether the width is still the input's d; returns that."""
     for i, layer in enumerate(layers, 1):
         if isinstance(layer, ResidualMap):

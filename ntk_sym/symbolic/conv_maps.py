@@ -31,7 +31,7 @@ from typing import ClassVar
 import sympy as sp
 
 from ..errors import NTKSymError
-from .maps import KernelMap, KernelState, exact
+from .maps import KernelState, Layer, ResidualMap, exact
 
 PADDINGS = ("SAME", "VALID", "CIRCULAR")
 
@@ -68,7 +68,7 @@ def _stride(value: int | tuple[int, ...]) -> sp.Expr:
     return sp.Integer(values.pop()) if len(values) == 1 else sp.Symbol(r"\sigma")
 
 
-class SpatialMap(KernelMap):
+class SpatialMap(Layer):
     """A layer that acts on the pixel axes (marks a network as convolutional)."""
 
     spatial: ClassVar[bool] = True
@@ -202,7 +202,7 @@ class FlattenMap(SpatialMap):
         return r"\mathrm{Flatten}"
 
 
-def is_convolutional(maps: Sequence[KernelMap]) -> bool:
+def is_convolutional(maps: Sequence[Layer]) -> bool:
     """Whether `maps` contain a layer acting on pixel axes."""
     return any(getattr(m, "spatial", False) for m in maps)
 
@@ -220,7 +220,7 @@ def pixel_stage(label: str) -> KernelState:
     )
 
 
-def chain(maps: Sequence[KernelMap], symbols: dict | None, scalar_stage) -> list[tuple]:
+def chain(maps: Sequence[Layer], symbols: dict | None, scalar_stage) -> list[tuple]:
     """(equation, label) rows of a convolutional network: the input Σ⁽⁰⁾[p, p'] =
     x_p·x'_{p'}/C, Θ⁽⁰⁾ = 0, then each layer's map at the previous stage's pixel-pair symbols
     (scalar symbols from `scalar_stage(label)` after the readout)."""
@@ -230,8 +230,9 @@ def chain(maps: Sequence[KernelMap], symbols: dict | None, scalar_stage) -> list
             (sp.Eq(now.ntk, sp.Integer(0)), "")]
     pooled = False
     for i, m in enumerate(maps, 1):
-        if not hasattr(m, "apply") or type(m).__name__ == "ResidualMap":
-            raise NTKSymError(f"layer {i} ({m!r}) is not supported in convolutional networks")
+        if isinstance(m, ResidualMap):
+            raise NTKSymError(f"layer {i} ({m!r}): Residual is not supported in convolutional "
+                              "networks")
         values = m.apply(now, symbols)
         pooled = pooled or getattr(m, "readout", False)
         out = scalar_stage(str(i)) if pooled else pixel_stage(str(i))

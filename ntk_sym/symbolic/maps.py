@@ -21,6 +21,7 @@ the public layers; nothing here knows about arrays.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from dataclasses import dataclass
@@ -40,7 +41,8 @@ PARAMETERIZATIONS = ("ntk", "standard")
 
 
 class KernelState(NamedTuple):
-    """Σ(x, x), Σ(x, x'), Σ(x', x') and Θ(x, x') at one point of the network."""
+    """Σ(x, x), Σ(x, x'), Σ(x', x') and Θ(x, x') at one point of the network, as SymPy
+    expressions (symbols when a layer's map is traced, `ntk_sym.symbolic.traced`)."""
 
     s11: sp.Expr
     s12: sp.Expr
@@ -48,23 +50,132 @@ class KernelState(NamedTuple):
     ntk: sp.Expr
 
 
-class KernelMap:
-    """Base of the layer maps: `apply` maps a `KernelState` to the next one."""
+class Layer:
+    """A layer of an infinitely wide network: its kernel map on a `KernelState`.
+
+    This is the base of every layer, built in or written by a user. A layer is a frozen,
+    hashable description (``@dataclass(frozen=True)``): equal layers share compiled programs.
+
+    **The map** (the only method a new layer must write). ``apply(state, symbols=None)`` takes
+    the state before the layer, (Σ₁₁, Σ₁₂, Σ₂₂, Θ) = (Σ(x, x), Σ(x, x'), Σ(x', x'), Θ(x, x')),
+    and returns the state after it, in SymPy operations (``sp.sqrt``, not ``math.sqrt``;
+    ``sp.Piecewise``, not ``if``). The diagonal follows the same formula: Σ'₁₁ must equal Σ'₁₂
+    at Σ₁₁ = Σ₁₂ = Σ₂₂, and Σ' must not depend on Θ. `symbols` maps each Dense layer to its
+    (σ_w, σ_b) symbols for ``recursion(symbolic=True)``; a layer without such parameters
+    ignores it. For example, out = c·x::
+
+        @dataclass(frozen=True)
+        class Scale(Layer):
+            c: float = 1.0
+
+            def apply(self, state, symbols=None):
+                c2 = sp.nsimplify(self.c) ** 2
+                return KernelState(c2 * state.s11, c2 * state.s12, c2 * state.s22,
+                                   c2 * state.ntk)
+
+    Everything else follows from the map: the LaTeX of ``net.recursion()``/``net.latex()``
+    (`label`, by default the class name and the dataclass fields), the mpmath reference (the map
+    lambdified at ``dps`` digits) and the numeric step, compiled from the map traced on symbols
+    (`ntk_sym.compile.mapped`): it runs on NumPy (float64, float32, ``out=``, tiles) in
+    networks of vectors and between the layers of convolutional networks, where it acts on
+    every pair of positions. A map of the form Σ' = aΣ₁₂ + c (a > 0, c ≥ 0 numbers) keeps the
+    engine's cancellation-free angles exactly; any other map has its angle recomputed from
+    the new Σ, and identical inputs are copied from the diagonal, so they stay exact. A map
+    that is not a function of the state, returns something other than a `KernelState`, or
+    gives non-finite values is refused with an `NTKSymError` naming the layer.
+
+    **Registered steps.** `kind` selects a hand-written numeric step from the compile
+    registries (``ntk_sym.compile.layers.BUILDERS``, ``ntk_sym.compile.conv.BUILDERS``) for
+    the built-in kinds, whose steps carry more than the map (the gap identities, the fused
+    hidden layer). A subclass that writes its own `apply` without naming a `kind` gets
+    ``"layer"``: compiled from its map, so subclassing a built-in layer to change its map
+    never keeps the old step.
+
+    **Gradients.** `tangent` is the map's forward-mode derivative along a tangent of the
+    state, taken by SymPy from `apply`: a user layer writes no tangent.
+
+    **Residual blocks.** `odd` says whether the layer maps centred features (mean zero over the
+    weights) to centred ones, as an odd function does; the Residual check
+    (`check_residual_blocks`) reads it. A user layer is assumed to keep the width it is given.
+
+    **The finite twin** (for ``ntk_sym.finite.init(net, width)``). `finite()` returns the
+    finite-width layer (`ntk_sym.finite.layers`). For a layer without parameters the twin has
+    ``forward(h) -> (a, saved)``, the output for inputs h of shape (E, n, width) (an ensemble
+    of E networks, n points) and what the pullback needs, and ``backward(saved, delta) ->
+    delta_in``, the vector-Jacobian product δ_h = (∂a/∂h)ᵀ δ, as `FiniteLayerNorm` and
+    `FiniteIdentity` do; ``Scale(c)``'s twin is ``forward = (c·h, None)``, ``backward =
+    c·δ``. Its limit must be the layer's map, which is what ties the two together. Without a
+    `finite` method the layer has no finite network.
+    """
 
     kind: ClassVar[str] = "layer"
+    odd: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "apply" in cls.__dict__ and "kind" not in cls.__dict__:
+            cls.kind = "layer"
 
     def apply(self, state: KernelState, symbols: dict | None = None) -> KernelState:
-        """The state after this layer; `symbols` maps parameter names to SymPy symbols to use
-        instead of the layer's values (for ``recursion(symbolic=True)``)."""
-        raise NotImplementedError
+        """The state after this layer (class docstring)."""
+        raise NotImplementedError(f"{type(self).__name__} defines no apply(state, symbols=None)")
 
     def on_diagonal(self, v: sp.Expr, symbols: dict | None = None) -> sp.Expr:
         """Σ'(x, x) from Σ(x, x) = v (the same map at Σ₁₁ = Σ₁₂ = Σ₂₂ = v)."""
         return self.apply(KernelState(v, v, v, sp.Integer(0)), symbols).s12
 
+    def tangent(
+        self, state: KernelState, tangent: KernelState, symbols: dict | None = None
+    ) -> KernelState:
+        """d(apply) along `tangent`: Σᵥ ∂apply(state)ᵢ/∂v · dv over v = Σ₁₁, Σ₁₂, Σ₂₂, Θ, the
+        chain rule through this layer, by SymPy differentiation of `apply` (the layer's own
+        parameters held fixed; the σ's of Dense and Conv enter through ``symbols``)."""
+        point = KernelState(*(sp.Dummy(name) for name in KernelState._fields))
+        out = self.apply(point, symbols)
+        at = dict(zip(point, state, strict=True))
+        return KernelState(
+            *(
+                sp.Add(*(sp.diff(v, p) * dp for p, dp in zip(point, tangent, strict=True)))
+                .subs(at, simultaneous=True)
+                for v in out
+            )
+        )
+
     def label(self) -> str:
-        """The layer as LaTeX, e.g. ``\\mathrm{Dense}(\\sigma_w = 1.5)``."""
-        return rf"\mathrm{{{type(self).__name__}}}"
+        """The layer as LaTeX: its class name and dataclass fields, e.g. ``\\mathrm{Scale}(c =
+        1.3)``."""
+        name = rf"\mathrm{{{type(self).__name__}}}"
+        if not dataclasses.is_dataclass(self):
+            return name
+        args = [
+            f"{_latex_name(f.name)} = {_latex_value(getattr(self, f.name))}"
+            for f in dataclasses.fields(self)
+            if f.repr
+        ]
+        return name + ("(" + r",\ ".join(args) + ")" if args else "")
+
+    def finite(self):
+        """The finite-width twin (class docstring); this layer has none."""
+        raise NTKSymError(
+            f"{type(self).__name__} has no finite twin: define finite() returning an object "
+            "with forward(h) -> (a, saved) and backward(saved, delta) (ntk_sym.layers.Layer)"
+        )
+
+
+def _latex_name(name: str) -> str:
+    escaped = name.replace("_", r"\_")
+    return name if len(name) == 1 else rf"\mathrm{{{escaped}}}"
+
+
+def _latex_value(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, str):
+        return rf"\mathrm{{{value}}}"
+    try:
+        return sp.latex(sp.sympify(value))
+    except (sp.SympifyError, TypeError):
+        return rf"\mathrm{{{type(value).__name__}}}"
 
 
 def exact(value: float) -> sp.Expr:
@@ -73,7 +184,7 @@ def exact(value: float) -> sp.Expr:
 
 
 @dataclass(frozen=True)
-class DenseMap(KernelMap):
+class DenseMap(Layer):
     """Σ' = σ_w² Σ₁₂ + σ_b²;  Θ' = Σ' + σ_w² Θ (NTK) or Σ₁₂ + 1 + σ_w² Θ (standard)."""
 
     w_std: float = 1.0
@@ -121,7 +232,7 @@ class DenseMap(KernelMap):
         return rf"\mathrm{{Dense}}(\sigma_w = {self.w_std:g},\ \sigma_b = {self.b_std:g}{std})"
 
 
-class ActivationMap(KernelMap):
+class ActivationMap(Layer):
     """Σ' = T(Σ₁₁, Σ₁₂, Σ₂₂), Θ' = Ṫ(Σ₁₁, Σ₁₂, Σ₂₂) Θ, with φ's duals (`phi`).
 
     Subclasses provide `phi`, the catalogue `Activation`. Without a closed form, T and Ṫ stay
@@ -159,7 +270,7 @@ class ActivationMap(KernelMap):
 
 
 @dataclass(frozen=True)
-class LayerNormMap(KernelMap):
+class LayerNormMap(Layer):
     """Σ' = Σ₁₂/√(Σ₁₁Σ₂₂), Θ' = Θ/√(Σ₁₁Σ₂₂) (features normalised to unit mean square)."""
 
     kind: ClassVar[str] = "layer_norm"
@@ -173,7 +284,7 @@ class LayerNormMap(KernelMap):
 
 
 @dataclass(frozen=True)
-class IdentityMap(KernelMap):
+class IdentityMap(Layer):
     """Σ' = Σ, Θ' = Θ."""
 
     kind: ClassVar[str] = "identity"
@@ -186,10 +297,10 @@ class IdentityMap(KernelMap):
 
 
 @dataclass(frozen=True)
-class ResidualMap(KernelMap):
+class ResidualMap(Layer):
     """out = block(x) + x: Σ' = Σ_block + Σ, Θ' = Θ_block + Θ, block = `block` in order."""
 
-    block: tuple[KernelMap, ...] = ()
+    block: tuple[Layer, ...] = ()
     kind: ClassVar[str] = "residual"
 
     def __post_init__(self) -> None:
@@ -199,7 +310,7 @@ class ResidualMap(KernelMap):
                 "give it layers, e.g. Residual(Dense(), Relu(), Dense()))"
             )
         for i, layer in enumerate(self.block):
-            if not isinstance(layer, KernelMap):
+            if not isinstance(layer, Layer):
                 raise NTKSymError(
                     f"Residual: block entry {i} is {layer!r}, not a layer (ntk_sym.layers)"
                 )
@@ -214,7 +325,7 @@ class ResidualMap(KernelMap):
         return r"\mathrm{Residual}(" + r",\ ".join(m.label() for m in self.block) + ")"
 
 
-def _centred_after(layer: KernelMap, centred: bool, where: str) -> bool:
+def _centred_after(layer: Layer, centred: bool, where: str) -> bool:
     """Whether the features after `layer` average to zero over the weights (given whether its
     input's do), checking a Residual on the way (`check_residual_blocks`)."""
     if isinstance(layer, DenseMap):
@@ -245,10 +356,10 @@ def _centred_after(layer: KernelMap, centred: bool, where: str) -> bool:
                 "Dense())), or give the block a centred input (a Dense before the Residual)"
             )
         return block_centred and centred
-    return centred  # LayerNorm (odd in its input), Identity
+    return centred and layer.odd  # LayerNorm and Identity are odd; a user layer says so
 
 
-def check_residual_blocks(layers: tuple[KernelMap, ...]) -> None:
+def check_residual_blocks(layers: tuple[Layer, ...]) -> None:
     """Refuse a Residual whose block output and skip are correlated in the limit.
 
     The finite network's kernel of out = block(x) + x is Σ_block + Σ + C(x, x') + C(x', x) with

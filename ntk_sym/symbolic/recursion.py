@@ -18,7 +18,7 @@ import sympy as sp
 
 from ..errors import NTKSymError
 from . import conv_maps
-from .maps import ActivationMap, DenseMap, KernelMap, KernelState, ResidualMap
+from .maps import ActivationMap, DenseMap, KernelState, Layer, ResidualMap
 
 #: Input Gram entries of the unrolled kernels: x·x', ‖x‖², ‖x'‖², and the input dimension d.
 xy = sp.Symbol("x·x'", real=True)
@@ -38,12 +38,12 @@ def stage(label: str) -> KernelState:
     )
 
 
-def parameter_symbols(maps: Sequence[KernelMap]) -> dict[DenseMap, tuple[sp.Symbol, sp.Symbol]]:
+def parameter_symbols(maps: Sequence[Layer]) -> dict[DenseMap, tuple[sp.Symbol, sp.Symbol]]:
     """σ_w, σ_b symbols per distinct Dense layer: shared ones if all Dense layers are equal,
     else σ_{w,k}, σ_{b,k} numbered in order of appearance."""
     dense: list[DenseMap] = []
 
-    def collect(ms: Sequence[KernelMap]) -> None:
+    def collect(ms: Sequence[Layer]) -> None:
         for m in ms:
             if isinstance(m, ResidualMap):
                 collect(m.block)
@@ -59,7 +59,7 @@ def parameter_symbols(maps: Sequence[KernelMap]) -> dict[DenseMap, tuple[sp.Symb
     }
 
 
-def chain(maps: Sequence[KernelMap], symbolic: bool = False) -> list[tuple[sp.Eq, str]]:
+def chain(maps: Sequence[Layer], symbolic: bool = False) -> list[tuple[sp.Eq, str]]:
     """(equation, layer label) for the input and every layer: Σ⁽ˡ⁾ = …, Θ⁽ˡ⁾ = ….
 
     Each layer's right-hand side is its map at the previous stage's symbols (closed forms
@@ -79,7 +79,7 @@ def chain(maps: Sequence[KernelMap], symbolic: bool = False) -> list[tuple[sp.Eq
 
 
 def _equations(
-    maps: Sequence[KernelMap], now: KernelState, prefix: str, symbols: dict | None, rows: list
+    maps: Sequence[Layer], now: KernelState, prefix: str, symbols: dict | None, rows: list
 ) -> KernelState:
     for i, m in enumerate(maps, 1):
         label = f"{prefix}{i}"
@@ -97,7 +97,7 @@ def _equations(
     return now
 
 
-def latex(maps: Sequence[KernelMap], symbolic: bool = False) -> str:
+def latex(maps: Sequence[Layer], symbolic: bool = False) -> str:
     """The chain as one LaTeX ``aligned`` block, each layer's first row tagged with its name."""
     lines = [
         f"{sp.latex(eq.lhs)} &= {sp.latex(eq.rhs)}" + (f" && {name}" if name else "")
@@ -107,7 +107,7 @@ def latex(maps: Sequence[KernelMap], symbolic: bool = False) -> str:
 
 
 def unrolled(
-    maps: Sequence[KernelMap], symbolic: bool = False, simplify: bool = False
+    maps: Sequence[Layer], symbolic: bool = False, simplify: bool = False
 ) -> tuple[sp.Expr, sp.Expr]:
     """(NNGP, NTK) of the network in closed form in x·x', ‖x‖², ‖x'‖² and d (module symbols).
 
@@ -126,7 +126,7 @@ def unrolled(
     return state.s12, state.ntk
 
 
-def _require_closed_forms(maps: Sequence[KernelMap], where: str = "") -> None:
+def _require_closed_forms(maps: Sequence[Layer], where: str = "") -> None:
     for i, m in enumerate(maps, 1):
         if isinstance(m, ResidualMap):
             _require_closed_forms(m.block, f"{where}{i}.")

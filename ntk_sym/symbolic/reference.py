@@ -16,9 +16,11 @@ import mpmath as mp
 import numpy as np
 import sympy as sp
 
+from ..errors import NTKSymError
 from .activations import Activation
-from .maps import ActivationMap, KernelMap, KernelState, ResidualMap
+from .maps import ActivationMap, Layer, ResidualMap
 from .symbols import X, q11, q12, q22
+from .traced import STATE, traced
 
 State = tuple[mp.mpf, mp.mpf, mp.mpf, mp.mpf]
 
@@ -101,7 +103,7 @@ def _guard_degenerate(fn: Callable, integrand: Callable) -> Callable:
     return wrapped
 
 
-def _step(m: KernelMap) -> Callable[[State], State]:
+def _step(m: Layer) -> Callable[[State], State]:
     """One layer's map on an mpmath state (Σ₁₁, Σ₁₂, Σ₂₂, Θ)."""
     if isinstance(m, ResidualMap):
         block = [_step(b) for b in m.block]
@@ -116,12 +118,20 @@ def _step(m: KernelMap) -> Callable[[State], State]:
     if isinstance(m, ActivationMap):
         T, Td = _dual_functions(m.phi)
         return lambda s: (T(s[0], s[0], s[0]), T(*s[:3]), T(s[2], s[2], s[2]), Td(*s[:3]) * s[3])
-    symbols = KernelState(*sp.symbols("a c e t", real=True))
-    mapped = _mp_lambdify(tuple(symbols), tuple(m.apply(symbols)))
-    return lambda s: tuple(mapped(*s))
+    mapped = _mp_lambdify(tuple(STATE), tuple(traced(m)))
+    name = type(m).__name__
+
+    def step(state: State) -> State:
+        out = tuple(mp.mpmathify(v) for v in mapped(*state))
+        if not all(isinstance(v, mp.mpf) and mp.isfinite(v) for v in out):
+            raise NTKSymError(f"{name}: the map gave a value that is not a finite real number, "
+                              f"{out}, at (Σ₁₁, Σ₁₂, Σ₂₂, Θ) = {tuple(state)}")
+        return out
+
+    return step
 
 
-def pair_recursion(maps: tuple[KernelMap, ...]) -> Callable[[State], tuple[mp.mpf, mp.mpf]]:
+def pair_recursion(maps: tuple[Layer, ...]) -> Callable[[State], tuple[mp.mpf, mp.mpf]]:
     """The layer maps as one mpmath function of an input state (Σ₁₁, Σ₁₂, Σ₂₂) = (‖x‖², x·x',
     ‖x'‖²)/d, with Θ = 0, returning (NNGP, NTK) of the pair at the current precision.
 
@@ -139,7 +149,7 @@ def pair_recursion(maps: tuple[KernelMap, ...]) -> Callable[[State], tuple[mp.mp
 
 
 def kernels_mpmath(
-    maps: tuple[KernelMap, ...], X1: np.ndarray, X2: np.ndarray | None, dps: int = 50
+    maps: tuple[Layer, ...], X1: np.ndarray, X2: np.ndarray | None, dps: int = 50
 ) -> tuple[np.ndarray, np.ndarray]:
     """(NNGP, NTK) of the layer maps as object arrays of mpmath numbers at `dps` digits.
 
