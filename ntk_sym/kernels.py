@@ -181,8 +181,7 @@ def _refuse_unused(backend: str, **given: object) -> None:
     """Refuse, naming them, the options given (not None or False) that `backend` ignores."""
     unused = [k for k, v in given.items() if v is not None and v is not False]
     if unused:
-        verb = "does" if len(unused) == 1 else "do"
-        raise NTKSymError(f"{', '.join(unused)} {verb} not apply to {backend}")
+        raise NTKSymError(f"{', '.join(unused)} do not apply to {backend}")
 
 
 def _refuse_for_dask(**given: object) -> None:
