@@ -65,7 +65,7 @@ def rate_vector(fnet):
     """Learning-rate weights by definition: 1, or 1/fan_in on weights of the standard param."""
     rates = []
     for w, b in zip(fnet.weights, fnet.biases, strict=True):
-        standard = fnet.net.parameterization == "standard"
+        standard = ntk_sym.mlp_spec(fnet.net).parameterization == "standard"
         rates += [1.0 / w.shape[-1] if standard else 1.0] * w.size + [1.0] * b.size
     return np.array(rates)
 

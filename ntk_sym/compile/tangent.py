@@ -29,8 +29,9 @@ from ..symbolic.activations import Activation
 from ..symbolic.conv_maps import resolve_window
 from ..symbolic.hermite import kink_points
 from ..symbolic.maps import KernelMap
+from ..symbolic.symbols import X
 from ..symbolic.tangent import dual_tangent, has_sigmas, map_tangent
-from .backends import compile_phi, lambdify
+from .backends import broadcast, compile_phi, lambdify
 from .series import DEFAULT_TOL, check_domain, point_coefficients
 
 _CACHE: dict[tuple, CompiledTangent] = {}
@@ -186,7 +187,14 @@ def compile_gradients(
 def _activation_step(phi: Activation, name: str):
     if phi.dual is not None:
         return numeric.ClosedActivationStep(compile_tangent(phi), name)
-    return numeric.SeriesActivationStep(compile_series_tangent(phi), name)
+    return numeric.SeriesActivationStep(compile_series_tangent(phi), _derivatives(phi), name)
+
+
+def _derivatives(act: Activation) -> tuple[Callable, Callable, Callable]:
+    """φ, φ', φ'' as array functions (Dirac deltas compile to 0, the a.e. derivative)."""
+    phi, dphi = compile_phi(act)
+    second = broadcast(lambdify((X,), sp.diff(act.derivative, X), "numpy"), np)
+    return phi, dphi, second
 
 
 __all__ = [

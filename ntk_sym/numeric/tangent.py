@@ -332,14 +332,18 @@ class SeriesActivationStep:
 
     with Ṫ = 𝔼[φ'φ'] (= ∂T/∂q12). The coefficients are those the kernel's series computes
     (`ntk_sym.compile.series.point_coefficients`, tails below tol/100 or RHO_REACH^{K+1}·tail
-    ≤ tol); the derivative series are truncated at the same K, where their terms are larger by
-    the factors √k and k above: their error is not certified. Measured against central
-    differences of the kernels (tests/test_gradients.py) it is below 1e-9 relative for tanh.
+    ≤ tol), which makes the series accurate for |ρ| ≤ RHO_BULK; the derivative series are
+    truncated at the same K, where their terms are larger by the factors √k and k above, so
+    their error is not certified. Pairs with |ρ| > RHO_BULK take the moments from quadrature
+    instead (`_moments`): the trapezoidal rule in the Cholesky frame, one-dimensional for
+    identical inputs (u = v). Measured against central differences of the kernels
+    (tests/test_gradients.py) the tangents agree to ~1e-9 relative for tanh.
     Where a variance is zero (σ_b = 0 and a zero input or patch) its tangent is zero too, and
     the 1/√q factors are set to 0 there.
     """
 
     coefficients: Callable  # q (m,) -> (c, d), each (K, m)
+    functions: tuple[Callable, Callable, Callable]  # φ, φ', φ'' on arrays
     name: str
 
     def point_data(self, var: np.ndarray) -> tuple:
@@ -361,11 +365,75 @@ class SeriesActivationStep:
             for acc, (a, b) in zip(sums, pairs, strict=True):
                 acc *= rho
                 acc += g.left(a[k]) * g.right(b[k])
+        identical = np.broadcast_to(ctx.identical(), rho.shape)
+        far = np.abs(rho) > RHO_BULK
+        if np.any(far):
+            idx = np.nonzero(far)
+            a = np.broadcast_to(q11, rho.shape)[idx]
+            b = np.broadcast_to(q22, rho.shape)[idx]
+            values = _moments(self.functions, a, b, rho[idx], identical[idx])
+            for acc, value in zip(sums, values, strict=True):
+                acc[idx] = value
         T, Tdot, A1, A2, B, C1, C2 = sums
         d11, d22 = g.left(v1.dvar, 1), g.right(v2.dvar, 1)
         dT = Tdot * s.dcov + 0.5 * (A1 * d11 + A2 * d22)
         dTdot = B * s.dcov + 0.5 * (C1 * d11 + C2 * d22)
         return _activation_result(s, T, Tdot, dT, dTdot), ctx
+
+
+#: Pairs with |ρ| above this take their moments from quadrature (`ntk_sym.numeric.mehler`'s
+#: bulk: the coefficients are computed to make the series accurate up to it).
+RHO_BULK = 0.9
+#: The trapezoidal rule on z ∈ [−Z_MAX, Z_MAX] (the Gaussian weight is 2e-16 at the edge) with
+#: steps H_2D (pairs) and H_1D (identical inputs): its error e^{−2πτ/h} for integrands analytic
+#: in |Im z| < τ (tanh: τ = π/(2√q), error e^{−π²/(h√q)}) is below 1e-14 up to variance ~9
+#: (2-D) and ~100 (1-D).
+Z_MAX, H_2D, H_1D = 8.5, 0.1, 0.03
+#: Pairs per chunk of the rules (the two-dimensional one holds chunk × nodes² arrays).
+CHUNK_2D, CHUNK_1D = 64, 4096
+
+
+def _moments(functions, q1, q2, rho, identical) -> tuple[np.ndarray, ...]:
+    """(𝔼[φφ], 𝔼[φ'φ'], 𝔼[φ''(u)φ(v)], 𝔼[φ(u)φ''(v)], 𝔼[φ''φ''], 𝔼[φ'''(u)φ'(v)],
+    𝔼[φ'(u)φ'''(v)]) at pairs (1-D arrays) by the trapezoidal rule; φ''' enters only through
+    Stein's identity 𝔼[u φ''(u) φ'(v)] = q₁₁ 𝔼[φ'''(u)φ'(v)] + q₁₂ 𝔼[φ''(u)φ''(v)]."""
+    out = [np.empty_like(rho) for _ in range(7)]
+    for select, step, chunk in ((identical, H_1D, CHUNK_1D), (~identical, H_2D, CHUNK_2D)):
+        where = np.nonzero(select)[0]
+        for start in range(0, where.size, chunk):
+            part = where[start : start + chunk]
+            values = _rule(functions, q1[part], q2[part], rho[part], step, step == H_1D)
+            for o, v in zip(out, values, strict=True):
+                o[part] = v
+    return tuple(out)
+
+
+def _rule(functions, q1, q2, rho, h: float, one_dimensional: bool):
+    """The moments of `_moments` at one chunk of pairs (u = v when one_dimensional)."""
+    phi, dphi, ddphi = functions
+    z = np.arange(-Z_MAX, Z_MAX + h / 2, h)
+    w = h * np.exp(-z * z / 2) / np.sqrt(2 * np.pi)
+    r1, r2 = np.sqrt(q1)[:, None], np.sqrt(q2)[:, None]
+    if one_dimensional:
+        u, v, weights = r1 * z, r2 * z, w
+    else:
+        z1, z2 = z[:, None], z[None, :]
+        c = rho[:, None, None]
+        u = (r1[..., None] * z1) * np.ones_like(z2)
+        v = r2[..., None] * (c * z1 + np.sqrt(np.maximum(1 - c * c, 0.0)) * z2)
+        weights = w[:, None] * w[None, :]
+    axes = tuple(range(1, u.ndim))
+    f1, d1, e1 = phi(u), dphi(u), ddphi(u)
+    f2, d2, e2 = phi(v), dphi(v), ddphi(v)
+
+    def mean(x):
+        return (x * weights).sum(axis=axes)
+
+    B = mean(e1 * e2)
+    q12 = rho * np.sqrt(q1 * q2)
+    C1 = np.where(q1 > 0, (mean(u * e1 * d2) - q12 * B) / np.where(q1 > 0, q1, 1.0), 0.0)
+    C2 = np.where(q2 > 0, (mean(d1 * v * e2) - q12 * B) / np.where(q2 > 0, q2, 1.0), 0.0)
+    return mean(f1 * f2), mean(d1 * d2), mean(e1 * f2), mean(f1 * e2), B, C1, C2
 
 
 def _same_length(h1: tuple, h2: tuple) -> tuple:
