@@ -128,18 +128,35 @@ class Geometry:
 
 @dataclass
 class Pairs:
-    """Σ₁₂ and Θ of the pair arrays and their tangents (D, …)."""
+    """Σ₁₂ and Θ of the pair arrays and their tangents (D, …) along `directions` directions;
+    a tangent is None while it is identically zero (before the first layer with σ's)."""
 
     cov: np.ndarray
     ntk: np.ndarray
-    dcov: np.ndarray
-    dntk: np.ndarray
+    dcov: np.ndarray | None
+    dntk: np.ndarray | None
+    directions: int
 
     def __add__(self, other: Pairs) -> Pairs:
-        return Pairs(*(a + b for a, b in zip(self.fields(), other.fields(), strict=True)))
+        def add(a, b):
+            return b if a is None else a if b is None else a + b
 
-    def fields(self) -> tuple[np.ndarray, ...]:
+        fields = (add(a, b) for a, b in zip(self.fields(), other.fields(), strict=True))
+        return Pairs(*fields, self.directions)
+
+    def fields(self) -> tuple:
         return self.cov, self.ntk, self.dcov, self.dntk
+
+    def materialized(self) -> Pairs:
+        """The same with zero arrays for the tangents that are None."""
+        D = self.directions
+        return Pairs(self.cov, self.ntk, _tangent(self.dcov, self.cov, D),
+                     _tangent(self.dntk, self.ntk, D), D)
+
+
+def _tangent(d, like, D: int):
+    """d, or zeros (D, *like.shape) for None (a tangent identically zero)."""
+    return np.zeros((D,) + np.shape(like)) if d is None else d
 
 
 @dataclass(frozen=True)
@@ -148,12 +165,15 @@ class Side:
     series activation, its Hermite coefficients (c, d), each (K, n, *S)."""
 
     var: np.ndarray
-    dvar: np.ndarray
+    dvar: np.ndarray | None  # None: identically zero
     hermite: tuple | None = None
 
     def rows(self, sl: slice) -> Side:
         herm = None if self.hermite is None else tuple(h[:, sl] for h in self.hermite)
-        return Side(self.var[sl], self.dvar[:, sl], herm)
+        return Side(self.var[sl], None if self.dvar is None else self.dvar[:, sl], herm)
+
+    def tangent(self, D: int) -> np.ndarray:
+        return _tangent(self.dvar, self.var, D)
 
 
 @dataclass(frozen=True)
@@ -185,26 +205,29 @@ class PointwiseStep:
     def __call__(self, s: Pairs, v1: Side, v2: Side, ctx: Context) -> tuple[Pairs, Context]:
         g = ctx.geom
         q11, q22 = g.left(v1.var), g.right(v2.var)
-        tangents = (g.left(v1.dvar, 1), s.dcov, g.right(v2.dvar, 1), s.dntk)
+        side_tangents = (None if v.dvar is None else f(v.dvar, 1)
+                         for v, f in ((v1, g.left), (v2, g.right)))
+        d11, d22 = side_tangents
+        tangents = (d11, s.dcov, d22, s.dntk)
         values = self.fn.values(q11, s.cov, q22, s.ntk, *self.sigmas)
         k = self.fn.n_sigmas
         out = list(values[:2])
         shape = np.broadcast_shapes(np.shape(s.cov), np.shape(out[0]))
         out = [np.broadcast_to(o, shape) if np.shape(o) != shape else o for o in out]
-        D = s.dcov.shape[0]
+        D = s.directions
         new = []
         for i in range(2):
             total = np.zeros((D,) + shape)
             for j in range(4):
                 index = 2 + 4 * i + j
-                if not self.fn.zero[index]:
+                if not self.fn.zero[index] and tangents[j] is not None:
                     total += values[index] * tangents[j]
             for j in range(k):
                 index = 10 + k * i + j
                 if not self.fn.zero[index]:
                     total += values[index] * self.columns[:, j].reshape(_lead(D, len(shape)))
             new.append(total)
-        return Pairs(out[0], out[1], new[0], new[1]), ctx
+        return Pairs(out[0], out[1], new[0], new[1], D), ctx
 
 
 @dataclass(frozen=True)
@@ -237,8 +260,8 @@ class WindowStep:
         if ctx.geom.nd == 0:
             raise InputError(f"{self.name}: comes after the readout (GlobalAvgPool or Flatten) "
                              "or in a network of vectors, where there are no spatial axes")
-        out = Pairs(*(self._map(a, ctx, lead) for a, lead in zip(s.fields(), (0, 0, 1, 1),
-                                                                  strict=True)))
+        out = Pairs(*(None if a is None else self._map(a, ctx, lead)
+                      for a, lead in zip(s.fields(), (0, 0, 1, 1), strict=True)), s.directions)
         if self.kind in ("conv", "avg_pool"):
             return out, replace(ctx, shape=self.window.out_shape(ctx.shape, self.name))
         return out, replace(ctx, geom=ctx.geom.pooled(), shape=())
@@ -264,9 +287,9 @@ def _activation_result(s: Pairs, T, Tdot, dT, dTdot) -> Pairs:
     """Σ' = T, Θ' = ṪΘ and their tangents dT, dṪ Θ + Ṫ dΘ."""
     shape = np.broadcast_shapes(np.shape(T), np.shape(s.cov))
     T = np.broadcast_to(T, shape)
-    D = s.dcov.shape[0]
+    D = s.directions
     dT = np.broadcast_to(dT, (D,) + shape)
-    return Pairs(T, Tdot * s.ntk, dT, dTdot * s.ntk + Tdot * s.dntk)
+    return Pairs(T, Tdot * s.ntk, dT, dTdot * s.ntk + Tdot * s.dntk, D)
 
 
 @dataclass(frozen=True)
@@ -277,9 +300,9 @@ class ClosedActivationStep:
     name: str
 
     def __call__(self, s: Pairs, v1: Side, v2: Side, ctx: Context) -> tuple[Pairs, Context]:
-        ct, g = self.ct, ctx.geom
+        ct, g, s = self.ct, ctx.geom, s.materialized()
         q11, q22 = g.left(v1.var), g.right(v2.var)
-        d11, d22 = g.left(v1.dvar, 1), g.right(v2.dvar, 1)
+        d11, d22 = g.left(v1.tangent(s.directions), 1), g.right(v2.tangent(s.directions), 1)
         if ct.degree == 0 and (np.any(v1.var == 0) or np.any(v2.var == 0)):
             # u ≡ 0 there, so T = φ(0)² is not the angle form's J(0) (homogeneity fails at 0)
             raise NTKSymError(f"{self.name}: kernel gradients of a degree-0 activation (step, "
@@ -375,7 +398,8 @@ class SeriesActivationStep:
             for acc, value in zip(sums, values, strict=True):
                 acc[idx] = value
         T, Tdot, A1, A2, B, C1, C2 = sums
-        d11, d22 = g.left(v1.dvar, 1), g.right(v2.dvar, 1)
+        s = s.materialized()
+        d11, d22 = g.left(v1.tangent(s.directions), 1), g.right(v2.tangent(s.directions), 1)
         dT = Tdot * s.dcov + 0.5 * (A1 * d11 + A2 * d22)
         dTdot = B * s.dcov + 0.5 * (C1 * d11 + C2 * d22)
         return _activation_result(s, T, Tdot, dT, dTdot), ctx
@@ -484,9 +508,7 @@ def _input(program: TangentProgram, X1, X2, geom: Geometry) -> Pairs:
     second = ("a" if geom.zipped else "b") + (letters.upper() if geom.full else letters) + "z"
     target = ("a" if geom.zipped else "ab") + letters + (letters.upper() if geom.full else "")
     cov = np.einsum(f"{first},{second}->{target}", X1, X2) / channels
-    D = len(program.parameters)
-    zeros = np.zeros((D,) + cov.shape)
-    return Pairs(cov, np.zeros_like(cov), zeros, zeros)
+    return Pairs(cov, np.zeros_like(cov), None, None, len(program.parameters))
 
 
 def run(program: TangentProgram, X1, X2, rows, sides: tuple | None = None):
@@ -504,7 +526,8 @@ def run(program: TangentProgram, X1, X2, rows, sides: tuple | None = None):
     for i, step in enumerate(program.steps):
         if zipped:
             g = ctx.geom
-            v1 = v2 = Side(g.diagonal(state.cov), g.diagonal(state.dcov, 1))
+            dvar = None if state.dcov is None else g.diagonal(state.dcov, 1)
+            v1 = v2 = Side(g.diagonal(state.cov), dvar)
             if isinstance(step, SeriesActivationStep):
                 v1 = v2 = replace(v1, hermite=step.point_data(v1.var))
             record.append(v1)
@@ -519,7 +542,7 @@ def run(program: TangentProgram, X1, X2, rows, sides: tuple | None = None):
     if ctx.geom.nd:
         raise InputError("the network has no GlobalAvgPool or Flatten before its readout Dense: "
                          "its output would still have spatial axes")
-    return (*state.fields(), record)
+    return (*state.materialized().fields(), record)
 
 
 __all__ = [
