@@ -113,7 +113,8 @@ def test_residual_layernorm_tanh_network_matches_central_differences(tied):
 
 @pytest.mark.parametrize(
     "net, tied",
-    [(CNTK_GAP, True), (CNTK_GAP, False), (CNTK_POOL, True), (CNTK_POOL, False), (CNTK_TANH, False)],
+    [(CNTK_GAP, True), (CNTK_GAP, False), (CNTK_POOL, True), (CNTK_POOL, False),
+     (CNTK_TANH, False)],
     ids=["gap-tied", "gap", "pool-tied", "pool", "tanh"],
 )
 def test_cntk_matches_central_differences(net, tied):
