@@ -8,10 +8,11 @@ of one layer at a time, or of all layers together (tied). Step h = 1e-5 in log ﾏ
 2-D rule, each ~1e-12).
 """
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
+import sympy as sp
 
 from ntk_sym.errors import InputError
 from ntk_sym.gradients import diagonal_gradients, kernel_gradients
@@ -30,6 +31,7 @@ from ntk_sym.layers import (
     Tanh,
     serial,
 )
+from ntk_sym.symbolic.maps import KernelMap, KernelState
 from tests.conftest import relative_entry_error
 
 FD_STEP, GRAD_RTOL = 1e-5, 1e-6
@@ -147,6 +149,29 @@ def test_cross_gram_and_diagonal_agree_with_the_square_one():
     index = np.arange(len(X))
     np.testing.assert_allclose(diag.d_nngp, full.d_nngp[index, index], rtol=1e-12)
     np.testing.assert_allclose(diag.ntk, full.ntk[index, index], rtol=1e-12)
+
+
+@dataclass(frozen=True)
+class _Scale(KernelMap):
+    """A layer defined by its map alone: out = cﾂｷx, no parameters."""
+
+    c: float = 1.0
+
+    def apply(self, state, symbols=None):
+        c2 = sp.nsimplify(self.c) ** 2
+        return KernelState(c2 * state.s11, c2 * state.s12, c2 * state.s22, c2 * state.ntk)
+
+
+def test_a_layer_defined_by_its_map_alone_has_its_tangent():
+    """Scale(c) then Dense(ﾏダw) has the kernels of Dense(cﾂｷﾏダw), and the same derivatives in
+    log ﾏダw (d log(cﾏダw) = d log ﾏダw): the tangent map comes from `apply` by differentiation."""
+    X = _vectors()
+    scaled = serial(Dense(1.2, 0.1), Relu(), _Scale(1.3), Dense(1.1, 0.2))
+    folded = serial(Dense(1.2, 0.1), Relu(), Dense(1.1 * 1.3, 0.2))
+    a, b = kernel_gradients(scaled, X, tied=False), kernel_gradients(folded, X, tied=False)
+    assert a.parameters == ("layer 1 w_std", "layer 1 b_std", "layer 4 w_std", "layer 4 b_std")
+    for x, y in ((a.ntk, b.ntk), (a.d_ntk, b.d_ntk), (a.d_nngp, b.d_nngp)):
+        np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-14)
 
 
 def test_bad_networks_and_inputs_get_clear_errors():
