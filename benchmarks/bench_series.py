@@ -50,7 +50,7 @@ def _reference_pair(args: tuple) -> tuple:
     name, i, j, X, dps = args
     net = ntk_sym.mlp(name, depth=DEPTH, w_std=W_STD, b_std=B_STD)
     A = X[[i]] if i == j else X[[i, j]]
-    nngp, ntk = kernels_mpmath(net.activation, DEPTH, W_STD, B_STD, False, A, None, dps)
+    nngp, ntk = kernels_mpmath(net.layers, A, None, dps)
     k = 0 if i == j else 1
     return name, i, j, mp.nstr(nngp[0, k], dps), mp.nstr(ntk[0, k], dps)
 

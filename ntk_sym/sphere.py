@@ -51,6 +51,7 @@ import sympy as sp
 
 from .errors import NTKSymError
 from .symbolic.maps import Layer
+from .symbolic.mlp import mlp_spec
 from .symbolic.recursion import d as dim_symbol
 from .symbolic.recursion import xx, xy, yy
 from .symbolic.reference import pair_recursion
@@ -62,9 +63,6 @@ class Network(Protocol):
     """What the spectrum reads of a network (`ntk_sym.layers.Serial`)."""
 
     layers: tuple[Layer, ...]
-
-    @property
-    def mlp_form(self) -> tuple | None: ...
 
     def unrolled(self, symbolic: bool = False, simplify: bool = False) -> tuple: ...
 _KERNEL_INDEX = {"nngp": 0, "ntk": 1}
@@ -179,8 +177,10 @@ def angle_polynomial(net: Network, dim: int, kernel: str) -> sp.Expr | None:
     Only tried for depth ≤ 1 with a closed-form dual: deeper arc-cosine compositions put
     arccos(κ(cos θ)) into the kernel, which is not of this form.
     """
-    form = net.mlp_form
-    if form is None or form[1] > 1 or (form[0] is not None and form[0].dual is None):
+    spec = mlp_spec(net)
+    if spec is None or spec.depth > 1:
+        return None
+    if spec.activation is not None and spec.activation.dual is None:
         return None
     expr = net.unrolled()[_KERNEL_INDEX[kernel]]
     expr = expr.subs({xx: dim_symbol, yy: dim_symbol}).subs(xy, dim_symbol * _cos)

@@ -14,11 +14,12 @@ X3 = RNG.standard_normal((5, 3))
 
 def reference_forward(net, weights, biases, x):
     """The defining equations, written out for one network of the NTK parameterization."""
-    phi = {"tanh": np.tanh, "relu": lambda h: np.maximum(h, 0.0)}[net.activation.name]
+    spec = ntk_sym.mlp_spec(net)
+    phi = {"tanh": np.tanh, "relu": lambda h: np.maximum(h, 0.0)}[spec.activation.name]
     a = x
     for layer, (w, b) in enumerate(zip(weights, biases, strict=True)):
-        h = net.w_std / np.sqrt(a.shape[1]) * a @ w.T + net.b_std * b
-        a = phi(h) if layer < net.depth else h
+        h = spec.w_std / np.sqrt(a.shape[1]) * a @ w.T + spec.b_std * b
+        a = phi(h) if layer < spec.depth else h
     return a[:, 0]
 
 
@@ -64,7 +65,7 @@ def rate_vector(fnet):
     """Learning-rate weights by definition: 1, or 1/fan_in on weights of the standard param."""
     rates = []
     for w, b in zip(fnet.weights, fnet.biases, strict=True):
-        standard = fnet.net.parameterization == "standard"
+        standard = ntk_sym.mlp_spec(fnet.net).parameterization == "standard"
         rates += [1.0 / w.shape[-1] if standard else 1.0] * w.size + [1.0] * b.size
     return np.array(rates)
 

@@ -63,7 +63,8 @@ def _check(net, X1, X2, tol):
 def test_angle_forms_get_the_fused_loop(name, params):
     """With numba every angle-form dual has the loop, so `test_kernels_accuracy` (relu at
     depths 1–20, leaky ReLU, abs, arc-cosine, standard parameterization, step) runs it."""
-    assert duals.compile_dual(ntk_sym.mlp(name, **params).activation).angle_form.fused is not None
+    phi = ntk_sym.mlp_spec(ntk_sym.mlp(name, **params)).activation
+    assert duals.compile_dual(phi).angle_form.fused is not None
 
 
 @pytest.mark.parametrize("name,params,depth,w_std,b_std,parameterization", CASES)
@@ -71,7 +72,7 @@ def test_numpy_path_matches_mpmath(numpy_path, nasty_inputs, name, params, depth
                                    parameterization):
     net = ntk_sym.mlp(name, depth=depth, w_std=w_std, b_std=b_std,
                       parameterization=parameterization, **params)
-    assert duals.compile_dual(net.activation).angle_form.fused is None
+    assert duals.compile_dual(ntk_sym.mlp_spec(net).activation).angle_form.fused is None
     _check(net, *nasty_inputs, TOLERANCE.get(name, TOL))
 
 

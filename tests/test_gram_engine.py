@@ -55,7 +55,7 @@ def test_tile_grid_covers_every_entry_once():
     assert np.all(upper[np.triu_indices(10)] == 1) and np.all(upper <= 1)
 
 
-@pytest.mark.parametrize("net", NETS, ids=lambda n: n.activation.name)
+@pytest.mark.parametrize("net", NETS, ids=lambda n: ntk_sym.mlp_spec(n).activation.name)
 @pytest.mark.parametrize("tile", [1, 3, 7, 16])
 def test_tiled_equals_untiled(net, tile):
     """Ragged tiles (23 × 17 in tiles of 3, 7, 16) against a single tile."""
@@ -69,7 +69,7 @@ def test_tiled_equals_untiled(net, tile):
     assert T[2, 4] == T0[2, 4] == net.ntk(X1[2:3], tile=1000)[0, 0]
 
 
-@pytest.mark.parametrize("net", NETS, ids=lambda n: n.activation.name)
+@pytest.mark.parametrize("net", NETS, ids=lambda n: ntk_sym.mlp_spec(n).activation.name)
 @pytest.mark.parametrize("tile", [4, 9, 64])
 def test_symmetric_path_is_exactly_symmetric_and_matches_the_general_one(net, tile):
     K, T = net.kernels(X1, tile=tile)
@@ -252,7 +252,7 @@ def test_dask_symmetric_needs_square_chunks():
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("net", NETS, ids=lambda n: n.activation.name)
+@pytest.mark.parametrize("net", NETS, ids=lambda n: ntk_sym.mlp_spec(n).activation.name)
 def test_cupy_equals_numpy(net):
     """Same compiled maps and tiles on the GPU; only the libraries' rounding differs."""
     pytest.importorskip("cupy")

@@ -287,12 +287,13 @@ def test_mlp_is_the_equivalent_serial_network():
         Dense(1.5, 0.1),
     )
     assert net == same and hash(net) == hash(same)
-    assert isinstance(net, ntk_sym.Network) and isinstance(net, ntk_sym.Serial)
+    assert isinstance(net, ntk_sym.Serial) and not hasattr(ntk_sym, "Network")
     for A, B in zip(net.kernels(X), same.kernels(X), strict=True):
         assert np.array_equal(A, B)
-    assert (net.depth, net.w_std, net.b_std, net.activation.name) == (3, 1.5, 0.1, "leaky_relu")
-    with pytest.raises(NTKSymError, match="uniform MLP"):
-        _ = NETWORKS["residual"][0].depth
+    spec = ntk_sym.mlp_spec(net)
+    assert (spec.depth, spec.w_std, spec.b_std, spec.activation.name) == (3, 1.5, 0.1, "leaky_relu")
+    assert ntk_sym.mlp_spec(NETWORKS["residual"][0]) is None
+    assert not hasattr(net, "depth") and not hasattr(net, "mlp_form")
 
 
 def test_layers_are_frozen_hashable_and_pickle():

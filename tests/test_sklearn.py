@@ -27,6 +27,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 import ntk_sym  # noqa: E402
 from ntk_sym.gradients import kernel_gradients  # noqa: E402
+from ntk_sym.layers import Conv, Dense, Flatten, Relu  # noqa: E402
 from ntk_sym.sklearn import NNGP, NTK, NTKClassifier, NTKRegressor  # noqa: E402
 from ntk_sym.symbolic.activations import resolve  # noqa: E402
 from ntk_sym.symbolic.tangent import dc, dq11, dq12, dq22, dual_tangent  # noqa: E402
@@ -254,8 +255,12 @@ def test_bad_input_gets_sklearn_style_errors():
         NTK(w_std_bounds=(-1.0, 10.0))
     with pytest.raises(ValueError, match="only be evaluated when Y is None"):
         NTK()(X, X, eval_gradient=True)
-    with pytest.raises(ValueError, match="no closed-form dual.*relu"):
-        NTK(activation="tanh", b_std=0.1)(X, eval_gradient=True)
+    with pytest.raises(ValueError, match="input_shape"):
+        NTK(network=ntk_sym.serial(Conv((3,)), Relu(), Flatten(), Dense()))(X)
+    with pytest.raises(ValueError, match="needs 6"):
+        NTK(network=ntk_sym.serial(Conv((3,)), Relu(), Flatten(), Dense()), input_shape=(3, 2))(
+            X[:, :2]
+        )
     reg = NTKRegressor().fit(X, X[:, 0])
     with pytest.raises(ValueError, match="features"):
         reg.predict(X[:, :2])
@@ -263,7 +268,7 @@ def test_bad_input_gets_sklearn_style_errors():
         NTKRegressor().fit(bad, X[:, 0])
 
 
-def test_tanh_kernel_values_work_without_gradients():
+def test_tanh_kernel_values_are_the_network_kernels():
     X = _inputs()
     np.testing.assert_array_equal(NTK(depth=2, activation="tanh")(X), ntk_sym.mlp("tanh", 2).ntk(X))
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..dynamics import predict_gd
 from ..errors import NTKSymError
-from ..network import Network, mlp
+from ..layers.serial import Serial, mlp
 from .network import FiniteNetwork, init, parameter_count
 from .training import Loss, gradient_descent, linearized_descent
 
@@ -79,7 +79,7 @@ def _scaling(widths: Sequence[int], values: np.ndarray) -> WidthScaling:
 
 
 def ensembles(
-    net: Network, width: int, seeds: int, input_dim: int, seed: int = 0
+    net: Serial, width: int, seeds: int, input_dim: int, seed: int = 0
 ) -> Iterator[FiniteNetwork]:
     """`seeds` independent networks as ensembles of at most `CHUNK_BYTES` of parameters each.
 
@@ -108,7 +108,7 @@ class KernelConvergence:
 
 
 def kernel_convergence(
-    net: Network,
+    net: Serial,
     x: np.ndarray,
     widths: Sequence[int] = (64, 128, 256, 512, 1024),
     seeds: int = 16,
@@ -142,7 +142,7 @@ class TrainingRun:
     @classmethod
     def default(
         cls,
-        net: Network,
+        net: Serial,
         n_train: int = 6,
         n_test: int = 4,
         dim: int = 3,
@@ -181,7 +181,7 @@ class KernelDrift:
 
 
 def kernel_drift(
-    net: Network,
+    net: Serial,
     run: TrainingRun,
     widths: Sequence[int] = (64, 128, 256, 512, 1024),
     seeds: int = 8,
@@ -202,7 +202,7 @@ def kernel_drift(
 
 
 def linearization_gap(
-    net: Network,
+    net: Serial,
     run: TrainingRun,
     widths: Sequence[int] = (64, 128, 256, 512, 1024),
     seeds: int = 8,
@@ -250,7 +250,7 @@ class EnsembleComparison:
 
 
 def ensemble_vs_limit(
-    net: Network,
+    net: Serial,
     run: TrainingRun,
     widths: Sequence[int] = (64, 256, 1024),
     seeds: int = 32,
@@ -317,7 +317,7 @@ class JacotFigure1:
     final_loss: np.ndarray
 
 
-def jacot_net() -> Network:
+def jacot_net() -> Serial:
     """Jacot et al. (2018), Figure 1: 4 layers = 3 hidden ReLU nonlinearities, σ_w = 1, β = 0.1.
 
     Their α⁽ˡ⁺¹⁾ = W⁽ˡ⁾α⁽ˡ⁾/√n_l + β b⁽ˡ⁾ with n₀ = d = 2 is our NTK parameterization with

@@ -31,7 +31,6 @@ from ..symbolic import recursion
 from ..symbolic.activations import Activation as Phi
 from ..symbolic.conv_maps import is_convolutional
 from ..symbolic.maps import (
-    ActivationMap,
     DenseMap,
     Layer,
     ResidualMap,
@@ -51,7 +50,8 @@ class Serial:
     """A network as a tuple of layers; its kernels, recursion and predictions.
 
     Built by `serial` or `ntk_sym.mlp`. Equal layer tuples are equal networks (and share the
-    compiled program).
+    compiled program). Whether it is a uniform MLP, and with which φ, depth and σ's, is
+    ``ntk_sym.mlp_spec(net)`` (`ntk_sym.symbolic.mlp`).
     """
 
     layers: tuple[Layer, ...]
@@ -163,54 +163,6 @@ class Serial:
         """The finite-width twins of the layers (`ntk_sym.finite.layers`), for
         ``ntk_sym.finite.init(net, width)``."""
         return tuple(layer.finite() for layer in self.layers)
-
-    # -- the MLP view -------------------------------------------------------------------------
-    @property
-    def mlp_form(self) -> tuple[Phi, int, float, float, str] | None:
-        """(φ, depth, σ_w, σ_b, parameterization) if the network is ``mlp(φ, depth, σ_w, σ_b,
-        parameterization)``: Dense, φ, Dense, …, Dense with equal layers; else None."""
-        first = self.layers[0]
-        if not isinstance(first, DenseMap) or len(self.layers) % 2 == 0:
-            return None
-        acts = self.layers[1::2]
-        if any(m != first for m in self.layers[::2]) or not all(
-            isinstance(a, ActivationMap) and a == acts[0] for a in acts
-        ):
-            return None
-        phi = acts[0].phi if acts else None
-        return phi, len(acts), first.w_std, first.b_std, first.parameterization
-
-    def _mlp(self, index: int, what: str):
-        form = self.mlp_form
-        if form is None:
-            raise NTKSymError(
-                f"{what} is defined for uniform MLPs (ntk_sym.mlp); this network is {self!r}"
-            )
-        if form[0] is None and index == 0:
-            raise NTKSymError("a network without activations (depth 0) has no activation")
-        return form[index]
-
-    @property
-    def activation(self) -> Phi:
-        """The activation of a uniform MLP."""
-        return self._mlp(0, "activation")
-
-    @property
-    def depth(self) -> int:
-        """The number of activations of a uniform MLP."""
-        return self._mlp(1, "depth")
-
-    @property
-    def w_std(self) -> float:
-        return self._mlp(2, "w_std")
-
-    @property
-    def b_std(self) -> float:
-        return self._mlp(3, "b_std")
-
-    @property
-    def parameterization(self) -> str:
-        return self._mlp(4, "parameterization")
 
     def __repr__(self) -> str:
         return f"serial({', '.join(map(repr, self.layers))})"

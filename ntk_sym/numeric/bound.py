@@ -17,7 +17,7 @@ bounds max |K − K_exact|/√(K₁₁K₂₂) over all entries, to first order 
 below 1e-28, are dropped); pairs done by the two-dimensional rule are not covered (counted).
 
 This propagation assumes the MLP recursion: a program of a folded Dense followed by fused
-Activation → Dense steps only (every network whose `mlp_form` is not None), each activation
+Activation → Dense steps only (every network that `ntk_sym.mlp_spec` recognises), each activation
 reporting bounds. For other layer lists (residual blocks, LayerNorm, mixed closed-form and series
 activations) only the per-layer bounds are reported: `ErrorBound.nngp` and `.ntk` are then None,
 and nothing is raised.

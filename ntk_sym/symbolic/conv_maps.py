@@ -115,8 +115,14 @@ class ConvMap(SpatialMap):
         object.__setattr__(self, "w_std", float(self.w_std))
         object.__setattr__(self, "b_std", float(self.b_std))
 
+    def parameters(self, symbols: dict | None = None) -> tuple[sp.Expr, sp.Expr]:
+        """(σ_w, σ_b) as SymPy objects: the given symbols, or the exact values."""
+        if symbols is not None and self in symbols:
+            return symbols[self]
+        return exact(self.w_std), exact(self.b_std)
+
     def apply(self, state: KernelState, symbols: dict | None = None) -> KernelState:
-        w, b = exact(self.w_std), exact(self.b_std)
+        w, b = self.parameters(symbols)
         k, stride = _count(self.filter_shape), _stride(self.strides)
         cov = w**2 * _window_sum(state.s12, k, stride, True) + b**2
         var1 = w**2 * _window_sum(state.s11, k, stride, True) + b**2

@@ -1,19 +1,23 @@
-"""The tangent (forward-mode) recursion: how the NNGP and NTK move with log σ_w and log σ_b.
+"""The tangent (forward-mode) maps of the layers: how the kernels move with every log σ.
 
-For a parameter p (log σ_w or log σ_b) write ḟ = ∂f/∂p. Differentiating the layer maps
+For a direction p in the log σ's of the Dense and Conv layers write ḟ = ∂f/∂p. A layer maps the
+state (Σ₁₁, Σ₁₂, Σ₂₂, Θ) at a pair of inputs (positions) to the next one, and its tangent map
+moves the state's tangents along:
 
-    Σ' = σ_w² T(q11, q12, q22) + σ_b²,   Σ̇' = σ_w² Ṫ(q11, q12, q22),   Θ' = Σ' + Σ̇' Θ
+    d Σ₁₂' = Σ_j ∂Σ₁₂'/∂S_j dS_j + Σ_σ σ ∂Σ₁₂'/∂σ · d log σ,   the same for Θ',
 
-gives the tangent maps
+with S = (Σ₁₁, Σ₁₂, Σ₂₂, Θ). `map_tangent` derives these coefficients by SymPy differentiation
+of the layer's own map (``layer.apply`` on a state of symbols, with σ_w, σ_b as symbols), so
+any layer that defines `apply` has its tangent. A spatial layer (Conv, AvgPool, GlobalAvgPool,
+Flatten) is a window mean over positions, which is linear and moves the tangents the same way,
+followed by this pointwise map: on a state that does not depend on the position its sums are
+constants, and ``.doit()`` leaves the pointwise part (for Conv the Dense map
+Σ' = σ_w² Σ + σ_b², Θ' = Σ' + σ_w² Θ). The variances Σ₁₁, Σ₂₂ are the same map at single
+inputs, so only Σ₁₂' and Θ' are kept.
 
-    d Σ' = d(σ_w²) T + σ_w² dT + d(σ_b²),
-    d Σ̇' = d(σ_w²) Ṫ + σ_w² dṪ,
-    d Θ' = d Σ' + d Σ̇' Θ + Σ̇' dΘ,
-
-with d(σ_w²) = 2σ_w² for p = log σ_w (else 0), d(σ_b²) = 2σ_b² for p = log σ_b (else 0), and the
-first layer Σ⁽¹⁾ = Θ⁽¹⁾ = σ_w² x·x'/d + σ_b² differentiating to d(σ_w²) x·x'/d + d(σ_b²).
-dT and dṪ are the jvps of the activation's duals along the tangent of the layer's covariance
-(`dual_tangent`), derived here by SymPy differentiation of the closed forms:
+Activations keep a hand-written form (`dual_tangent`): dT and dṪ are the jvps of the duals
+along the tangent of the layer's covariance, derived here by SymPy differentiation of the
+closed forms:
 
 * covariance form (erf): dT = ∂T/∂q11 dq11 + ∂T/∂q12 dq12 + ∂T/∂q22 dq22, likewise for Ṫ.
 * angle form (T = (q11 q22)^{k/2} J(θ), the ReLU family): the coordinates are (q11, q22, c) with
@@ -24,8 +28,9 @@ dT and dṪ are the jvps of the activation's duals along the tangent of the laye
   c ≤ 1 is at its maximum, so the term contributes nothing. The numeric side applies that rule
   (a term whose tangent is exactly zero is dropped, see `ntk_sym.numeric.tangent`).
 
-Everything here is SymPy; `ntk_sym.compile.tangent` compiles it and `ntk_sym.numeric.tangent`
-evaluates it.
+Activations without a closed form use Price's theorem on the Hermite series instead
+(`ntk_sym.numeric.tangent`). Everything here is SymPy; `ntk_sym.compile.tangent` compiles it
+and `ntk_sym.numeric.tangent` evaluates it.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import sympy as sp
 
 from ..errors import NTKSymError
 from .activations import Activation, catalogue
+from .maps import KernelState, Layer
 from .stable import C
 from .symbols import q11, q12, q22, theta
 
@@ -44,11 +50,9 @@ S = sp.Symbol("s", nonnegative=True)
 #: Tangents of the layer's covariance: dq11, dq12, dq22 and, for the angle form, dc = d cos θ.
 dq11, dq12, dq22, dc = sp.symbols("dq_11 dq_12 dq_22 dc", real=True)
 
-#: Symbols of the generic layer map (`layer_tangent`).
-w2, b2, dw2, db2 = sp.symbols("sigma_w^2 sigma_b^2 dsigma_w^2 dsigma_b^2", real=True)
-T_, Tdot_, dT_, dTdot_ = sp.symbols(r"T \dot{T} dT d\dot{T}", real=True)
-Theta_, dTheta_ = sp.symbols(r"\Theta d\Theta", real=True)
-
+#: The state symbols of `map_tangent`: Σ₁₁, Σ₁₂, Σ₂₂, Θ, and the layer's σ_w, σ_b.
+STATE = sp.symbols(r"\Sigma_{11} \Sigma_{12} \Sigma_{22} \Theta", real=True)
+SIGMAS = sp.symbols("sigma_w sigma_b", positive=True)
 
 def jvp(expr: sp.Expr, tangents: dict[sp.Symbol, sp.Expr]) -> sp.Expr:
     """The directional derivative Σᵥ ∂expr/∂v · tangents[v] (forward mode, one direction)."""
@@ -148,34 +152,52 @@ def _angle_tangent(act: Activation) -> DualTangent:
     )
 
 
-def layer_tangent() -> tuple[tuple[sp.Expr, ...], tuple[sp.Expr, ...]]:
-    """The layer map (Σ', Σ̇', Θ') and its jvp (dΣ', dΣ̇', dΘ') in the module's symbols.
+def has_sigmas(layer: Layer) -> bool:
+    """Whether `layer` has the trainable σ_w, σ_b of a Dense or Conv layer."""
+    return hasattr(layer, "w_std") and hasattr(layer, "b_std") and hasattr(layer, "parameters")
 
-    Derived by `jvp` from the NTK-parameterization map, with the tangents d(σ_w²), d(σ_b²),
-    dT, dṪ, dΘ of its inputs.
+
+@dataclass(frozen=True)
+class MapTangent:
+    """A layer's pointwise map and its tangent coefficients (see the module docstring).
+
+    Attributes
+    ----------
+    arguments
+        `STATE`, then `SIGMAS` for a layer with σ's.
+    outputs
+        (Σ₁₂', Θ').
+    by_state
+        by_state[i][j] = ∂outputs[i]/∂STATE[j].
+    by_log_sigma
+        by_log_sigma[i][k] = σ_k ∂outputs[i]/∂σ_k (empty for layers without σ's).
     """
-    sigma = w2 * T_ + b2
-    sigma_dot = w2 * Tdot_
-    ntk = sigma + sigma_dot * Theta_
-    directions = {w2: dw2, b2: db2, T_: dT_, Tdot_: dTdot_, Theta_: dTheta_}
-    maps = (sigma, sigma_dot, ntk)
-    return maps, tuple(jvp(m, directions) for m in maps)
+
+    arguments: tuple[sp.Symbol, ...]
+    outputs: tuple[sp.Expr, sp.Expr]
+    by_state: tuple[tuple[sp.Expr, ...], ...]
+    by_log_sigma: tuple[tuple[sp.Expr, ...], ...]
 
 
-def layer_tangent_equations() -> list[sp.Eq]:
-    """`layer_tangent` as equations, for display."""
-    names = (r"\Sigma'", r"\dot{\Sigma}'", r"\Theta'")
-    maps, tangents = layer_tangent()
-    return [sp.Eq(sp.Symbol(n), m) for n, m in zip(names, maps, strict=True)] + [
-        sp.Eq(sp.Symbol("d" + n), t) for n, t in zip(names, tangents, strict=True)
-    ]
+def map_tangent(layer: Layer) -> MapTangent:
+    """The pointwise map of `layer` on `STATE` and its derivatives, by `sp.diff` of its `apply`."""
+    sigmas = SIGMAS if has_sigmas(layer) else ()
+    symbols = {layer: sigmas} if sigmas else None
+    out = layer.apply(KernelState(*STATE), symbols)
+    outputs = tuple(sp.sympify(e).doit() for e in (out.s12, out.ntk))
+    by_state = tuple(tuple(sp.diff(e, v) for v in STATE) for e in outputs)
+    by_log_sigma = tuple(tuple(sp.expand(v * sp.diff(e, v)) for v in sigmas) for e in outputs)
+    return MapTangent(STATE + sigmas, outputs, by_state, by_log_sigma)
 
 
 __all__ = [
+    "SIGMAS",
+    "STATE",
     "DualTangent",
+    "MapTangent",
     "closed_form_names",
     "dual_tangent",
+    "has_sigmas",
     "jvp",
-    "layer_tangent",
-    "layer_tangent_equations",
+    "map_tangent",
 ]
