@@ -60,7 +60,7 @@ def explicit_ntk(fnet, x):
 
 def hand_mlp_ntk(fnet, x):
     """The MLP's Θ̂ written as one loop (the pre-refactor implementation's arithmetic)."""
-    dense = fnet.dense[0]
+    dense = fnet.layers[0]
     acts, pres = [x[None]], []
     for k, (w, b) in enumerate(zip(fnet.weights, fnet.biases, strict=True)):
         c = dense.w_std / np.sqrt(w.shape[-1])

@@ -16,6 +16,7 @@ import pytest
 import sympy as sp
 
 import ntk_sym
+from ntk_sym.errors import NTKSymError
 from ntk_sym.finite import FiniteLayer, FiniteResidual, gradient_descent, init
 from ntk_sym.finite.layers import FiniteDense
 from ntk_sym.layers import (
@@ -289,3 +290,14 @@ def test_a_user_layer_twin_plugs_into_finite_init():
     traj = gradient_descent(a, VECTORS, np.ones(len(VECTORS)), lr=0.1, steps=3)
     other = gradient_descent(b, VECTORS, np.ones(len(VECTORS)), lr=0.1, steps=3)
     np.testing.assert_allclose(traj.train, other.train, rtol=1e-11)
+
+
+def test_a_layer_without_a_twin_is_named():
+    @dataclass(frozen=True)
+    class Bare(KernelMap):
+        def apply(self, state, symbols=None):
+            return state
+
+    net = ntk_sym.serial(Dense(), Residual(Dense(), Bare()), Dense())
+    with pytest.raises(NTKSymError, match=r"layer 2\.2 \(.*Bare.*\) has no finite twin"):
+        init(net, 4)

@@ -108,6 +108,7 @@ def finite_layers_of(net: object) -> tuple[FiniteLayer, ...]:
     """The tuple of twins describing `net`: ``net.finite_layers()`` of a network
     (``ntk_sym.serial(...)``, ``ntk_sym.mlp(...)``), or `net` itself as a tuple/list of twins."""
     if hasattr(net, "finite_layers"):
+        _check_twins_exist(getattr(net, "layers", ()))
         layers = net.finite_layers()
     elif isinstance(net, tuple | list):
         layers = net
@@ -117,6 +118,17 @@ def finite_layers_of(net: object) -> tuple[FiniteLayer, ...]:
             f"finite layers, got {type(net).__name__}"
         )
     return check_layers(tuple(layers))
+
+
+def _check_twins_exist(layers: Sequence, prefix: str = "") -> None:
+    """Every layer (Residual blocks included) has a ``finite()``; else name the first without."""
+    for i, layer in enumerate(layers, 1):
+        if not callable(getattr(layer, "finite", None)):
+            raise NTKSymError(
+                f"layer {prefix}{i} ({layer!r}) has no finite twin: give its class a finite() "
+                "method returning an ntk_sym.finite.FiniteLayer (see ntk_sym.finite.protocol)"
+            )
+        _check_twins_exist(getattr(layer, "block", ()), f"{prefix}{i}.")
 
 
 def check_layers(layers: tuple, where: str = "the network") -> tuple[FiniteLayer, ...]:
