@@ -164,12 +164,16 @@ def tangent_chain(
     delta2: np.ndarray,
     stop: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | float]:
-    """Both pullbacks through layers[stop:] and the sum of their empirical-NTK terms."""
-    theta: np.ndarray | float = 0.0
+    """Both pullbacks through layers[stop:] and the sum of their empirical-NTK terms (added
+    input side first, so the rounding does not depend on the direction of the pullback)."""
+    terms = []
     for k in range(len(layers) - 1, stop - 1, -1):
         delta1, delta2, term = layers[k].tangent_backward(
             params[k], caches1[k], delta1, caches2[k], delta2
         )
+        terms.append(term)
+    theta: np.ndarray | float = 0.0
+    for term in reversed(terms):
         theta = theta + term
     return delta1, delta2, theta
 
