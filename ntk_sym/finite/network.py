@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError, NTKSymError
+from ..symbolic.maps import KernelMap
 from .layers import FiniteDense, FiniteResidual
 from .protocol import (
     FiniteLayer,
@@ -121,9 +122,10 @@ def finite_layers_of(net: object) -> tuple[FiniteLayer, ...]:
 
 
 def _check_twins_exist(layers: Sequence, prefix: str = "") -> None:
-    """Every layer (Residual blocks included) has a ``finite()``; else name the first without."""
+    """Every kernel layer (Residual blocks included) has a ``finite()``; else name the first
+    without."""
     for i, layer in enumerate(layers, 1):
-        if not callable(getattr(layer, "finite", None)):
+        if isinstance(layer, KernelMap) and not callable(getattr(layer, "finite", None)):
             raise NTKSymError(
                 f"layer {prefix}{i} ({layer!r}) has no finite twin: give its class a finite() "
                 "method returning an ntk_sym.finite.FiniteLayer (see ntk_sym.finite.protocol)"
