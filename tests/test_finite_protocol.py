@@ -17,7 +17,15 @@ import sympy as sp
 
 import ntk_sym
 from ntk_sym.errors import NTKSymError
-from ntk_sym.finite import FiniteLayer, FiniteResidual, gradient_descent, init
+from ntk_sym.finite import (
+    FiniteConv,
+    FiniteGlobalAvgPool,
+    FiniteLayer,
+    FiniteLayerNorm,
+    FiniteResidual,
+    gradient_descent,
+    init,
+)
 from ntk_sym.finite.layers import FiniteDense
 from ntk_sym.layers import (
     AvgPool,
@@ -97,6 +105,13 @@ SMOOTH = {
     ),
     "cnn flatten, strides": (
         ntk_sym.serial(Conv(3, strides=2), Tanh(), Flatten(), Dense(1.0, 0.4)),
+        IMAGES,
+    ),
+    # twins composed directly: the kernel side has no map yet for these in image networks
+    "cnn residual, layernorm over channels": (
+        (FiniteConv(3, w_std=1.2, b_std=0.1), Erf().finite(),
+         FiniteResidual((FiniteConv(3), Tanh().finite(), FiniteConv((1, 1), b_std=0.2))),
+         FiniteLayerNorm(), FiniteGlobalAvgPool(), FiniteDense(1.1, 0.3)),
         IMAGES,
     ),
     "user layers": (
