@@ -1,5 +1,6 @@
-"""Finite CNNs (`ntk_sym.finite.conv`): backprop against finite differences, and the empirical
-NTK converging to the conv engine's kernel at rate width^{-1/2}."""
+"""Finite CNNs (`ntk_sym.finite.init` of conv networks, twins in `ntk_sym.finite.conv`): backprop
+against finite differences, and the empirical NTK converging to the conv engine's kernel at rate
+width^{-1/2}."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import pytest
 
 import ntk_sym
 from ntk_sym.errors import InputError, NTKSymError
-from ntk_sym.finite import activation_functions
 from ntk_sym.finite import conv as cnn
-from ntk_sym.layers import AvgPool, Conv, Dense, Erf, Flatten, GlobalAvgPool, LayerNorm, Relu
-from ntk_sym.layers.conv import finite_cnn
+from ntk_sym.finite.layers import FiniteDense, FiniteElementwise
+from ntk_sym.finite.protocol import leaves
+from ntk_sym.layers import AvgPool, Conv, Dense, Erf, Flatten, GlobalAvgPool, Relu
 
 NETS = {
     "avgpool, circular, flatten": (Conv(3, 1.2, 0.3), Erf(), AvgPool(2, 1),
@@ -28,25 +29,36 @@ def _images(case, n=3, seed=0):
     return np.random.default_rng(seed).standard_normal((n, *shape))
 
 
+def _shifted(fnet, v, eps):
+    """A copy of `fnet` with every parameter moved by eps·v (v flat, in `leaves` order)."""
+    other, start = fnet.copy(), 0
+    for p in leaves(other.params):
+        p += eps * v[start:start + p.size].reshape(p.shape)
+        start += p.size
+    return other
+
+
 @pytest.mark.parametrize("case", list(NETS))
 def test_backprop_matches_finite_differences(case):
-    """∂f/∂θ·v against (f(θ + εv) − f(θ − εv))/2ε in a random direction v, smooth φ = erf.
-    Central differences with ε = 1e-6 are good to ~1e-16/ε + ε² ≈ 1e-10 relative."""
+    """g·∂f/∂θ·v against (g·f(θ + εv) − g·f(θ − εv))/2ε in a random direction v, for a random
+    cotangent g, smooth φ = erf. Central differences with ε = 1e-6 are good to ~1e-16/ε + ε² ≈
+    1e-10 relative."""
     X = _images(case)
-    net = finite_cnn(ntk_sym.serial(*NETS[case]), X, width=3, seed=1)
-    theta = net.flat_params()
-    v = np.random.default_rng(2).standard_normal(theta.size)
+    net = ntk_sym.finite.init(ntk_sym.serial(*NETS[case]), width=3, seed=1)
+    g = np.random.default_rng(3).standard_normal(len(X))
+    grads = net.vjp(X, g)
+    flat = np.concatenate([p.ravel() for p in leaves(grads.tree)])
+    v = np.random.default_rng(2).standard_normal(flat.size)
     eps = 1e-6
-    fd = (net.with_flat_params(theta + eps * v)(X) - net.with_flat_params(theta - eps * v)(X))
-    fd /= 2 * eps
-    np.testing.assert_allclose(net.gradients(X) @ v, fd, rtol=1e-7, atol=1e-7 * np.abs(fd).max())
+    fd = g @ (_shifted(net, v, eps).apply(X) - _shifted(net, v, -eps).apply(X)) / (2 * eps)
+    np.testing.assert_allclose(flat @ v, fd, rtol=1e-7, atol=1e-9)
 
 
 def _relative_errors(net, X, widths, seeds):
     limit = net.ntk(X)
     scale = np.abs(limit).max()
     return np.array([
-        np.sqrt(np.mean([(np.abs(finite_cnn(net, X, w, seed=s).empirical_ntk(X) - limit).max()
+        np.sqrt(np.mean([(np.abs(ntk_sym.finite.init(net, w, seed=s).empirical_ntk(X) - limit).max()
                           / scale) ** 2 for s in range(seeds)]))
         for w in widths
     ])
@@ -81,45 +93,66 @@ def test_empirical_ntk_converges_wide_flatten():
 
 def test_finite_twin_errors():
     X = _images("1-D")
-    with pytest.raises(NTKSymError, match="finite CNNs use the NTK parameterization"):
-        finite_cnn(ntk_sym.serial(Conv(3), GlobalAvgPool(), Dense(parameterization="standard")),
-                   X, 4)
-    with pytest.raises(NTKSymError, match=r"layer 2 .* has no finite convolutional twin"):
-        finite_cnn(ntk_sym.serial(Conv(3), LayerNorm(), GlobalAvgPool(), Dense()), X, 4)
-    with pytest.raises(InputError, match="Dense: comes after GlobalAvgPool or Flatten"):
-        finite_cnn(ntk_sym.serial(Conv(3), Dense(), GlobalAvgPool(), Dense()), X, 4)
+    with pytest.raises(InputError, match="Dense acts on vectors.*GlobalAvgPool or Flatten"):
+        ntk_sym.finite.init(ntk_sym.serial(Conv(3), Dense(), GlobalAvgPool(), Dense()), 4).apply(X)
+    with pytest.raises(InputError, match="Conv takes images"):
+        ntk_sym.finite.init(ntk_sym.serial(Conv(3), GlobalAvgPool(), Dense()), 4).apply(X[:, 0])
+    with pytest.raises(InputError, match="filter .* larger than the images"):
+        ntk_sym.finite.init(ntk_sym.serial(Conv(7, padding="VALID"), GlobalAvgPool(), Dense()),
+                            4).apply(X)
 
 
-def test_layer_twins_point_to_finite_init():
-    net = ntk_sym.serial(Conv(3), Relu(), GlobalAvgPool(), Dense())
-    with pytest.raises(NTKSymError, match=r"ntk_sym.finite.init\(net, width, seed\)"):
-        net.finite_layers()
+def test_every_conv_layer_has_its_twin():
+    net = ntk_sym.serial(Conv(3, 1.2, 0.3, padding="CIRCULAR", strides=2), Relu(), AvgPool(2),
+                         GlobalAvgPool(), Dense())
+    twins = net.finite_layers()
+    assert twins[0] == cnn.FiniteConv(3, 2, "CIRCULAR", 1.2, 0.3)
+    assert isinstance(twins[1], FiniteElementwise) and twins[1].name == "relu"
+    assert twins[2:] == (cnn.FiniteAvgPool(2, 2), cnn.FiniteGlobalAvgPool(), FiniteDense())
 
 
 def _by_hand_twins():
     """The twins of NETS["avgpool, circular, flatten"] on 2-D images, written out."""
-    erf = (*activation_functions(Erf().phi), Erf().phi.name)
-    return (cnn.FiniteConv((3, 3), (1, 1), "SAME", 1.2, 0.3), cnn.FiniteActivation(*erf),
+    erf = FiniteElementwise.of(Erf().phi)
+    return (cnn.FiniteConv((3, 3), (1, 1), "SAME", 1.2, 0.3), erf,
             cnn.FiniteAvgPool((2, 2), (1, 1)), cnn.FiniteConv((2, 2), (1, 1), "CIRCULAR"),
-            cnn.FiniteActivation(*erf), cnn.FiniteFlatten(), cnn.FiniteDense(1, 0.2))
+            erf, cnn.FiniteFlatten(), FiniteDense(1, 0.2))
 
 
-def test_finite_init_is_init_for_of_the_same_seed():
+def test_finite_init_of_the_layers_is_that_of_hand_written_twins():
     """``finite.init`` on a conv net, drawn lazily at the first input or now for input_shape,
-    is bitwise the network `init_for` draws from hand-written twins with the same seed."""
+    is bitwise the network of hand-written twins with the same seed."""
     X = _images("avgpool, circular, flatten")
     net = ntk_sym.serial(*NETS["avgpool, circular, flatten"])
-    expected = cnn.init_for(_by_hand_twins(), X, width=4, seed=7)
+    expected = ntk_sym.finite.init(_by_hand_twins(), width=4, seed=7)
     lazy = ntk_sym.finite.init(net, width=4, seed=7)
-    assert isinstance(lazy, ntk_sym.finite.FiniteCNN) and lazy.params == []
+    assert isinstance(lazy, ntk_sym.finite.FiniteNetwork) and lazy.params is None
     f = lazy.apply(X)
-    assert lazy.layers == expected.layers and lazy.input_shape == X.shape[1:]
+    assert lazy.input_shape == X.shape[1:]
     now = ntk_sym.finite.init(net, width=4, seed=7, input_shape=X.shape[1:])
+    np.testing.assert_array_equal(f, expected.apply(X))
     for got in (lazy, now):
-        np.testing.assert_array_equal(got.flat_params(), expected.flat_params())
-    np.testing.assert_array_equal(f, expected(X))
+        for a, b in zip(leaves(got.params), leaves(expected.params), strict=True):
+            np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(now.empirical_ntk(X), expected.empirical_ntk(X))
     assert f.shape == (len(X),)
+    # AvgPool(2, 1) leaves 4 × 4 of the 5 × 5 positions (VALID), so the readout sees 4·16
+    assert [w.shape for w in now.weights] == [(1, 9, 2, 4), (1, 4, 4, 4), (1, 1, 4 * 16)]
+
+
+def test_ensemble_members_are_the_networks_drawn_one_by_one():
+    """An ensemble of conv nets is E independent networks: member k's outputs and NTK are those
+    of the ensemble's slice k (batched against unbatched products: rounding only)."""
+    X = _images("strides, valid, gap, hidden dense")
+    ens = ntk_sym.finite.init(ntk_sym.serial(*NETS["strides, valid, gap, hidden dense"]), 5,
+                              seed=2, ensemble=3)
+    out, ntk = ens.apply(X), ens.empirical_ntk(X)
+    assert out.shape == (3, len(X)) and ntk.shape == (3, len(X), len(X))
+    for k in range(3):
+        member = ens.member(k)
+        np.testing.assert_allclose(member.apply(X), out[k], rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(member.empirical_ntk(X), ntk[k], rtol=1e-12, atol=1e-14)
+    assert not np.allclose(out[0], out[1])
 
 
 def test_empirical_nngp_converges_to_the_nngp():
@@ -139,25 +172,18 @@ def test_empirical_nngp_converges_to_the_nngp():
 def test_finite_init_errors_for_conv_nets():
     net = ntk_sym.serial(Conv(3), Relu(), Flatten(), Dense())
     X = np.ones((2, 4, 4, 1))
-    with pytest.raises(NTKSymError, match="ensemble= is not available"):
-        ntk_sym.finite.init(net, 4, ensemble=2)
-    with pytest.raises(NTKSymError, match="input_shape=.*instead of input_dim"):
+    with pytest.raises(InputError, match="Conv takes images"):
         ntk_sym.finite.init(net, 4, input_dim=3)
-    with pytest.raises(NTKSymError, match="input_shape= is for convolutional"):
-        ntk_sym.finite.init(ntk_sym.mlp(), 4, input_shape=(3,))
     with pytest.raises(NTKSymError, match="seed must be"):
         ntk_sym.finite.init(net, 4, seed=-1)
     with pytest.raises(NTKSymError, match="width must be"):
         ntk_sym.finite.init(net, 0)
-    with pytest.raises(NTKSymError, match="finite CNNs use the NTK parameterization"):
-        ntk_sym.finite.init(ntk_sym.serial(Conv(3), Flatten(), Dense(parameterization="standard")),
-                            4)
-    with pytest.raises(InputError, match="input shape"):
+    with pytest.raises(InputError, match="Conv takes images"):
         ntk_sym.finite.init(net, 4, input_shape=(4, 4, 4, 1))
     fnet = ntk_sym.finite.init(net, 4)
     with pytest.raises(NTKSymError, match="not drawn yet"):
-        fnet.flat_params()
-    with pytest.raises(InputError, match="must be images"):
+        fnet.rates()
+    with pytest.raises(InputError, match="Conv takes images"):
         fnet.apply(np.ones((2, 16)))
     fnet.apply(X)
     with pytest.raises(InputError, match="rank and channels must agree"):
@@ -167,3 +193,6 @@ def test_finite_init_errors_for_conv_nets():
     gap = ntk_sym.finite.init(ntk_sym.serial(Conv(3), Relu(), GlobalAvgPool(), Dense()), 4)
     gap.apply(X)
     assert gap.apply(np.ones((3, 6, 5, 1))).shape == (3,)  # GlobalAvgPool takes any size
+    # the finite twins exist where the kernel side has no map yet (LayerNorm over channels)
+    assert ntk_sym.finite.init((cnn.FiniteConv(3), ntk_sym.finite.FiniteLayerNorm(),
+                                cnn.FiniteGlobalAvgPool(), FiniteDense()), 4).apply(X).shape == (2,)

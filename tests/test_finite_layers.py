@@ -43,22 +43,22 @@ def test_layernorm_jacobian_is_the_derived_projection():
     # J = ∂(√n h/‖h‖)/∂h = (√n/‖h‖)(I − ĥĥᵀ), derived by the quotient rule.
     derived = np.sqrt(7) / norm * (np.eye(7) - np.outer(unit, unit))
     twin = FiniteLayerNorm()
-    numeric = local_jacobian(lambda v: twin.forward(v[None, None, :])[0][0, 0], h)
+    numeric = local_jacobian(lambda v: twin.forward((), v[None, None, :])[0][0, 0], h)
     np.testing.assert_allclose(numeric, derived, rtol=1e-7, atol=1e-8)
     # the pullback is Jᵀδ
     delta = RNG.standard_normal(7)
-    _, saved = twin.forward(h[None, None, :])
-    pulled = twin.backward(saved, delta[None, None, :])[0, 0]
+    _, saved = twin.forward((), h[None, None, :])
+    pulled = twin.backward((), saved, delta[None, None, :])[0][0, 0]
     np.testing.assert_allclose(pulled, derived.T @ delta, rtol=1e-12, atol=1e-14)
 
 
 def test_layernorm_output_has_unit_mean_square_and_refuses_zero_variance():
-    y, _ = FiniteLayerNorm().forward(RNG.standard_normal((2, 4, 9)) * 5.0)
+    y, _ = FiniteLayerNorm().forward((), RNG.standard_normal((2, 4, 9)) * 5.0)
     np.testing.assert_allclose(np.mean(y**2, axis=-1), 1.0, rtol=1e-14)
     h = RNG.standard_normal((1, 3, 9))
     h[0, 1] = 0.0
     with pytest.raises(InputError, match="LayerNorm.*zero"):
-        FiniteLayerNorm().forward(h)
+        FiniteLayerNorm().forward((), h)
 
 
 @pytest.mark.parametrize(
@@ -75,21 +75,22 @@ def test_layernorm_output_has_unit_mean_square_and_refuses_zero_variance():
 def test_each_pullback_is_the_transposed_jacobian(twin):
     h = RNG.standard_normal(6)
     delta = RNG.standard_normal(6)
-    jac = local_jacobian(lambda v: twin.forward(v[None, None, :])[0][0, 0], h)
-    _, saved = twin.forward(h[None, None, :])
-    pulled = twin.backward(saved, delta[None, None, :])[0, 0]
+    jac = local_jacobian(lambda v: twin.forward((), v[None, None, :])[0][0, 0], h)
+    _, saved = twin.forward((), h[None, None, :])
+    pulled = twin.backward((), saved, delta[None, None, :])[0][0, 0]
     np.testing.assert_allclose(pulled, jac.T @ delta, rtol=1e-7, atol=1e-8)
 
 
 @pytest.mark.parametrize("standard", [False, True])
 def test_dense_pullback_is_the_transposed_jacobian(standard):
     twin = FiniteDense(1.3, 0.4, standard)
-    w, b = twin.draw(np.random.default_rng(0), 1, 5, 4)
-    s = twin.scales(5)
+    params, out_shape = twin.init(np.random.default_rng(0), (5,), 4, 1)
+    assert out_shape == (4,)
     a = RNG.standard_normal(5)
-    jac = local_jacobian(lambda v: twin.forward(w, b, v[None, None, :], s)[0, 0], a)
+    jac = local_jacobian(lambda v: twin.forward(params, v[None, None, :])[0][0, 0], a)
     delta = RNG.standard_normal(4)
-    pulled = twin.backward(w, delta[None, None, :], s)[0, 0]
+    _, cache = twin.forward(params, a[None, None, :])
+    pulled = twin.backward(params, cache, delta[None, None, :])[0][0, 0]
     np.testing.assert_allclose(pulled, jac.T @ delta, rtol=1e-7, atol=1e-8)
 
 
@@ -136,10 +137,20 @@ def fd_jacobian(fnet, x):
     return np.stack(columns, axis=1)
 
 
+def dense_twins(layers):
+    """The Dense twins in forward order, Residual blocks opened."""
+    for layer in layers:
+        if isinstance(layer, FiniteResidual):
+            yield from dense_twins(layer.block)
+        elif isinstance(layer, FiniteDense):
+            yield layer
+
+
 def rate_vector(fnet):
     """Learning-rate weights by definition: 1, or 1/fan_in on weights of a standard Dense."""
     rates = []
-    for dense, w, b in zip(fnet.dense, fnet.weights, fnet.biases, strict=True):
+    twins = list(dense_twins(fnet.layers))
+    for dense, w, b in zip(twins, fnet.weights, fnet.biases, strict=True):
         rates += [1.0 / w.shape[-1] if dense.standard else 1.0] * w.size + [1.0] * b.size
     return np.array(rates)
 
@@ -174,8 +185,8 @@ def test_nngp_is_the_covariance_over_the_readout_weights():
     # f = (σ_w/√n) w·a + σ_b b over w, b ~ N(0, 1), checked by drawing many readouts.
     net = ARCHITECTURES["residual"]
     fnet = init(net, width=8, seed=5, input_dim=3)
-    a = fnet.forward(X3).inputs[-1][0]
-    readout = fnet.dense[-1]
+    a = fnet.forward(X3).readout_input[0]
+    readout = fnet.layers[-1]
     draws = np.random.default_rng(6).standard_normal((200_000, a.shape[1] + 1))
     f = readout.w_std / np.sqrt(a.shape[1]) * draws[:, :-1] @ a.T + readout.b_std * draws[:, -1:]
     empirical = f.T @ f / len(f)

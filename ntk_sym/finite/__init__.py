@@ -1,8 +1,9 @@
 """Finite-width networks in NumPy, and their measured convergence to the infinite-width theory.
 
-A network is a tuple of layer twins (`ntk_sym.finite.layers`), usually ``net.finite_layers()``
-of a serial network; an MLP description works as well. A convolutional network's `init` is a
-`FiniteCNN` (`ntk_sym.finite.conv`), with the same `apply`, `empirical_ntk`, `empirical_nngp`.
+One network class, `FiniteNetwork`, built by `init` for every layer list (vectors or images):
+forward pass, backpropagation, the empirical NTK and NNGP, and one training loop
+(`gradient_descent` on ½‖f(X) − y‖²). Each layer's ``finite()`` returns its twin, in the protocol
+of `ntk_sym.finite.protocol`, which a user layer can implement too.
 
 >>> import numpy as np, ntk_sym
 >>> fnet = ntk_sym.finite.init(ntk_sym.mlp("relu", depth=2), width=256, seed=0)
@@ -10,7 +11,7 @@ of a serial network; an MLP description works as well. A convolutional network's
 (3,)
 """
 
-from .conv import FiniteCNN
+from .conv import FiniteAvgPool, FiniteConv, FiniteFlatten, FiniteGlobalAvgPool
 from .functions import activation_functions, compile_expression
 from .layers import (
     FiniteDense,
@@ -21,13 +22,18 @@ from .layers import (
     LayerScales,
 )
 from .network import FiniteNetwork, Gradients, Trace, finite_layers_of, init
+from .protocol import FiniteLayer
 from .training import Trajectory, gradient_descent, linearized_descent
 
 __all__ = [
-    "FiniteCNN",
+    "FiniteAvgPool",
+    "FiniteConv",
     "FiniteDense",
     "FiniteElementwise",
+    "FiniteFlatten",
+    "FiniteGlobalAvgPool",
     "FiniteIdentity",
+    "FiniteLayer",
     "FiniteLayerNorm",
     "FiniteNetwork",
     "FiniteResidual",

@@ -1,10 +1,14 @@
-"""Full-batch gradient descent on a finite network, and on its linearisation around initialisation.
+"""The one training loop of finite networks: full-batch gradient descent, and the same on the
+network's linearisation around initialisation.
 
-Loss ℒ = ½ s ‖f(X) − y‖² with s = 1 (``loss="sum"``) or s = 1/N (``loss="mean"``). One step of
-gradient descent with learning rate η updates every parameter θ by θ ← θ − η r_θ ∂ℒ/∂θ, r_θ the
-learning-rate weight of the parameterization (`FiniteNetwork.scales`: 1 in the NTK
-parameterization; 1/fan_in for weights in the standard one). To first order in η the outputs move
-by f ← f − η s Θ̂ (f − y), the discrete form of df/dt = −η Θ (f − y).
+Loss ℒ = ½ s ‖f(X) − y‖² (summed over points and outputs), the loss the kernels' gradient flow
+df/dt = −η Θ (f − y) assumes, with s = 1 (``loss="sum"``, the default) or s = 1/N
+(``loss="mean"``, the same loss at learning rate η/N). One step of gradient descent with learning
+rate η updates every parameter array θ by θ ← θ − η r_θ ∂ℒ/∂θ, r_θ the learning-rate weight of
+the parameterization (`FiniteNetwork.rates`: 1 in the NTK parameterization; 1/fan_in for weights
+in the standard one). To first order in η the outputs move by f ← f − η s Θ̂ (f − y), the
+discrete form of df/dt = −η Θ (f − y). The loop is the same for every layer list, vectors or
+images, one output or several (y of shape (N,) or (N, K)).
 
 The linearised network f_lin(x) = f₀(x) + J₀(x)(θ − θ₀) is trained *in function space*: under the
 same update its parameter step is −η s R J₀ᵀ(f_lin(X) − y) (R = diag(r_θ)), so its outputs obey
@@ -13,7 +17,7 @@ exactly
     f_lin,t+1(X) = f_lin,t(X) − η s Θ̂₀(X, X) (f_lin,t(X) − y),
     f_lin,t+1(x) = f_lin,t(x) − η s Θ̂₀(x, X) (f_lin,t(X) − y),
 
-with Θ̂₀ the empirical NTK at initialisation. No parameters are stored.
+with Θ̂₀ the empirical NTK at initialisation (one output). No parameters are stored.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import numpy as np
 from ..errors import InputError, NTKSymError
 from ..numeric.progress import progress_bar
 from .network import FiniteNetwork
+from .protocol import leaves
 
 Loss = Literal["sum", "mean"]
 
@@ -36,7 +41,8 @@ class Trajectory:
     """Outputs recorded during training.
 
     steps: the recorded step indices (0 = initialisation), shape (T,).
-    train, test: outputs at those steps, (T, [E,] N) and (T, [E,] M) (test is None without X_test).
+    train, test: outputs at those steps, (T, [E,] N) and (T, [E,] M) (test is None without X_test;
+    several outputs add a last axis K).
     loss: ℒ at those steps, (T, [E]).
     network: the trained network (None for the linearised model, trained in function space).
     """
@@ -74,8 +80,10 @@ def _record_steps(steps: int, record: int | Sequence[int] | None) -> set[int]:
 
 def _targets(fnet: FiniteNetwork, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     y = np.asarray(y, dtype=np.float64)
-    if y.ndim != 1 or y.shape[0] != x.shape[0]:
-        raise InputError(f"y must have shape ({x.shape[0]},) to match X, got {y.shape}")
+    want = (x.shape[0],) if fnet.outputs == 1 else (x.shape[0], fnet.outputs)
+    if y.shape != want:
+        raise InputError(f"y must have shape {want} to match X and the network's outputs, got "
+                         f"{y.shape}")
     if not np.all(np.isfinite(y)):
         raise InputError("y has non-finite entries")
     return y
@@ -111,15 +119,15 @@ def gradient_descent(
     scale = loss_scale(loss, x.shape[0])
     keep = _record_steps(steps, record)
     net = fnet.copy()
-    rates = [net.scales(k) for k in range(len(net.dense))]
+    rates = list(leaves(net.rates()))
+    axes = tuple(range(1, 1 + y.ndim))  # points (and outputs), after the ensemble axis
     log = _Recorder()
     with progress_bar(steps, "gradient descent", progress, unit="step") as bar:
-        grads = None
         for step in range(steps + 1):
             with np.errstate(over="ignore", invalid="ignore"):
                 trace = net.forward(x)
                 residual = trace.output - y
-                value = 0.5 * scale * np.sum(residual**2, axis=-1)
+                value = 0.5 * scale * np.sum(residual**2, axis=axes)
             if not np.all(np.isfinite(value)):
                 raise NTKSymError(f"gradient descent diverged at step {step} (learning rate {lr})")
             if step in keep:
@@ -129,13 +137,12 @@ def gradient_descent(
                 break
             bar.set_postfix(loss=float(np.mean(value)), refresh=False)
             bar.update()
-            grads = net.gradients(trace, scale * residual, out=grads)
-            for layer, rate in enumerate(rates):
+            grads = net.gradients(trace, scale * residual)
+            for param, grad, rate in zip(leaves(net.params), leaves(grads.tree), rates,
+                                         strict=True):
                 # In place: θ ← θ − η r ∂ℒ/∂θ without a weight-sized temporary.
-                grads.weights[layer] *= lr * rate.r_w
-                net.weights[layer] -= grads.weights[layer]
-                grads.biases[layer] *= lr * rate.r_b
-                net.biases[layer] -= grads.biases[layer]
+                grad *= lr * rate
+                param -= grad
     return log.finish(net)
 
 

@@ -13,51 +13,45 @@ Activations act on every pixel pair; a ``Dense`` after GlobalAvgPool or Flatten 
 
     net = serial(Conv((3, 3)), Relu(), Conv((3, 3)), Relu(), GlobalAvgPool(), Dense())
     K = net.ntk(images)                         # (n, n)
+
+Each layer's ``finite()`` is its finite-width twin (`ntk_sym.finite.conv`), so
+``ntk_sym.finite.init(net, width, seed)`` is the finite CNN of the same description.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
-from ..errors import NTKSymError
-from ..finite import conv as cnn
+from ..finite.conv import FiniteAvgPool, FiniteConv, FiniteFlatten, FiniteGlobalAvgPool
 from ..symbolic.conv_maps import AvgPoolMap, ConvMap, FlattenMap, GlobalAvgPoolMap
 
 
-class _ImageLayer:
-    """The finite twins of image layers need the images' rank: the whole network builds them."""
-
-    def finite(self):
-        raise NTKSymError(
-            f"{type(self).__name__}: a convolutional network has no layer-by-layer twins; its "
-            "finite network is ntk_sym.finite.init(net, width, seed) (a FiniteCNN)"
-        )
-
-
-class Conv(_ImageLayer, ConvMap):
+class Conv(ConvMap):
     """A convolution with NTK parameterization: h'[p] = (σ_w/√(kC)) Σ_δ W_δ h[p+δ] + σ_b b, W,
     b ~ N(0, 1) (k window offsets, C input channels); filter_shape (k₁,) or (k₁, k₂), or one
     integer for every spatial axis."""
 
+    def finite(self) -> FiniteConv:
+        return FiniteConv(self.filter_shape, self.strides, self.padding, self.w_std, self.b_std)
 
-class AvgPool(_ImageLayer, AvgPoolMap):
+
+class AvgPool(AvgPoolMap):
     """The mean over blocks of `window` positions, moved by `strides` (default: the window)."""
 
+    def finite(self) -> FiniteAvgPool:
+        return FiniteAvgPool(self.window, self.strides)
 
-class GlobalAvgPool(_ImageLayer, GlobalAvgPoolMap):
+
+class GlobalAvgPool(GlobalAvgPoolMap):
     """The mean over all positions; a Dense after it is the readout."""
 
+    def finite(self) -> FiniteGlobalAvgPool:
+        return FiniteGlobalAvgPool()
 
-class Flatten(_ImageLayer, FlattenMap):
+
+class Flatten(FlattenMap):
     """All positions and channels as one feature vector; a Dense after it is the readout."""
 
-
-def finite_cnn(net, X, width: int, seed: int = 0, outputs: int = 1):
-    """The finite twin (`ntk_sym.finite.conv.FiniteCNN`) of the network `net` (``serial``
-    of Conv, activations, AvgPool, GlobalAvgPool/Flatten and Dense) for images shaped like X,
-    with `width` channels per Conv and units per hidden Dense, `outputs` outputs, weights from
-    `seed` (``ntk_sym.finite.init(net, width, seed)`` is the same network with one output)."""
-    return cnn.init_cnn(net.layers, width, seed, outputs, input_shape=np.asarray(X).shape[1:])
+    def finite(self) -> FiniteFlatten:
+        return FiniteFlatten()
 
 
-__all__ = ["AvgPool", "Conv", "Flatten", "GlobalAvgPool", "finite_cnn"]
+__all__ = ["AvgPool", "Conv", "Flatten", "GlobalAvgPool"]
