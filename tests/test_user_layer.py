@@ -23,6 +23,7 @@ import pytest
 import sympy as sp
 
 from ntk_sym.errors import NTKSymError
+from ntk_sym.finite import init
 from ntk_sym.layers import (
     Conv,
     Dense,
@@ -202,8 +203,9 @@ def test_tangent_is_the_chain_rule_of_the_map():
 
 
 def test_a_user_layer_without_finite_twin_says_so():
-    with pytest.raises(NTKSymError, match="Scale has no finite twin"):
-        Scale(C).finite()
+    net = serial(Dense(), Relu(), Scale(C), Dense())
+    with pytest.raises(NTKSymError, match=r"layer 3 \(.*Scale.*\) has no finite twin"):
+        init(net, 8)
 
 
 # -- bad user layers ---------------------------------------------------------------------------

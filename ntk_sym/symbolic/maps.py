@@ -99,13 +99,11 @@ class Layer:
     (`check_residual_blocks`) reads it. A user layer is assumed to keep the width it is given.
 
     **The finite twin** (for ``ntk_sym.finite.init(net, width)``). `finite()` returns the
-    finite-width layer (`ntk_sym.finite.layers`). For a layer without parameters the twin has
-    ``forward(h) -> (a, saved)``, the output for inputs h of shape (E, n, width) (an ensemble
-    of E networks, n points) and what the pullback needs, and ``backward(saved, delta) ->
-    delta_in``, the vector-Jacobian product δ_h = (∂a/∂h)ᵀ δ, as `FiniteLayerNorm` and
-    `FiniteIdentity` do; ``Scale(c)``'s twin is ``forward = (c·h, None)``, ``backward =
-    c·δ``. Its limit must be the layer's map, which is what ties the two together. Without a
-    `finite` method the layer has no finite network.
+    finite-width layer, a subclass of ``ntk_sym.finite.FiniteLayer`` (the protocol and a worked
+    ``FiniteScale`` are in `ntk_sym.finite.protocol`): ``forward(params, x) -> (y, cache)`` and
+    ``backward(params, cache, delta) -> (delta_in, grads)``, plus ``init`` for a layer with
+    parameters. Its limit must be the layer's map, which is what ties the two together. Without
+    a `finite` method the layer has no finite network, and ``finite.init`` names it.
     """
 
     kind: ClassVar[str] = "layer"
@@ -154,12 +152,6 @@ class Layer:
         ]
         return name + ("(" + r",\ ".join(args) + ")" if args else "")
 
-    def finite(self):
-        """The finite-width twin (class docstring); this layer has none."""
-        raise NTKSymError(
-            f"{type(self).__name__} has no finite twin: define finite() returning an object "
-            "with forward(h) -> (a, saved) and backward(saved, delta) (ntk_sym.layers.Layer)"
-        )
 
 
 def _latex_name(name: str) -> str:
