@@ -25,9 +25,11 @@ import sympy as sp
 from sympy.calculus.util import continuous_domain
 
 from ..errors import ExpressionError, NTKSymError, ToleranceError
+from ..numeric.conv.mehler import SeriesOrders, grid_series
 from ..numeric.dual import CompiledDual
 from ..numeric.hermite import FIRST_TERMS, MAX_TERMS, Coefficients, HermiteData
 from ..numeric.mehler import (
+    NEGLIGIBLE,
     RHO_BULK,
     active_orders,
     gathered,
@@ -80,11 +82,12 @@ def check_domain(act: Activation) -> None:
         )
 
 
-def point_coefficients(rules: Coefficients, q, tol: float) -> HermiteData:
+def point_coefficients(rules: Coefficients, q, tol: float, least: int = FIRST_TERMS
+                       ) -> HermiteData:
     """Coefficients at the variances q, with as many terms as the pairs will need: doubled from
-    `FIRST_TERMS` until the normalised tails r̂_K are below tol/100 (the series is then accurate
-    for every ρ) or RHO_REACH^{K+1} r̂_K ≤ tol, up to `MAX_TERMS`."""
-    terms, nodes = FIRST_TERMS, None
+    `least` (`FIRST_TERMS` times a power of two) until the normalised tails r̂_K are below tol/100
+    (the series is then accurate for every ρ) or RHO_REACH^{K+1} r̂_K ≤ tol, up to `MAX_TERMS`."""
+    terms, nodes = least, None
     while True:
         H = rules.compute(q, terms, nodes)
         nodes = rules.last_nodes
@@ -111,8 +114,8 @@ def compile_series(act: Activation, backend: str = "numpy", tol: float = DEFAULT
 
     last: list = [None, None]  # (q, its HermiteData): the engine asks for diag(q) right after
 
-    def per_point(q):
-        H = point_coefficients(rules, q, tol)
+    def per_point(q, least: int = FIRST_TERMS):
+        H = point_coefficients(rules, q, tol, least)
         last[:] = [q, H]
         return H.pack(xp)
 
@@ -197,7 +200,44 @@ def compile_series(act: Activation, backend: str = "numpy", tol: float = DEFAULT
             )
         return gm, gp
 
-    return CompiledDual(diag, pair, gaps, "hermite series", per_point=per_point, reports_bound=True)
+    def pair_grid(cos, sin, a, b, e1, e2, *, diag: bool, zipped: bool):
+        """T₁₂, Ṫ₁₂ on a conv grid (P₁, P₂, t₁, t₂) from per-(position, image) data (P, t) and
+        packs (m, P, t) (`ntk_sym.numeric.conv.mehler`), with the tile's bound as `pair`'s and
+        the per-point (T₁, T₂)."""
+        H1, H2 = HermiteData.unpack(e1), HermiteData.unpack(e2)
+        magnitude = xp.abs(cos)
+        rho_max = float(xp.max(magnitude, where=magnitude <= RHO_BULK, initial=0.0))
+        orders, tails, betas = [], [], []
+        for which, A, B, r1, r2, N1, N2 in _sides(H1, H2):
+            K, beta = tile_order(r1, N1, r2, N2, rho_max, tol, xp)
+            if beta > tol:
+                raise ToleranceError(
+                    f"{act.name}: the Hermite series reached a bound of {beta:.1e} (relative "
+                    f"to √(T₁₁T₂₂)) with {K + 1} terms at |ρ| ≤ {rho_max:.3f}, above tol={tol:.1e}"
+                )
+            active = active_orders(H1, H2, which, xp)
+            bulk = [k for k in active if k <= K] or [0]
+            step = 2 if len({k % 2 for k in active}) == 1 else 1
+            top_all = min(A.shape[0], B.shape[0]) - 1
+            orders.append(SeriesOrders(bulk[0], step, bulk[-1], top_all))
+            tails.append(tuple(r[top_all] / xp.where(N > 0, N, 1.0)
+                               for r, N in ((r1, N1), (r2, N2))))
+            betas.append(beta)
+        T12, Td12, rest, worst, count = grid_series(
+            cos, (H1.c, H2.c), (H1.d, H2.d), (a, b), (H1.T, H2.T), (H1.Tdot, H2.Tdot), tails,
+            tuple(orders), diag=diag, zipped=zipped, rho_bulk=RHO_BULK, tol=tol,
+            negligible=NEGLIGIBLE)
+        if count:
+            idx = xp.nonzero(rest)
+            left = (idx[0], idx[2])
+            right = (idx[0] if diag else idx[1], idx[2] if zipped else idx[3])
+            T12[idx], Td12[idx], _, _ = rule2d(a[left], b[right], cos[idx], sin[idx],
+                                               H1.T[left], H2.T[right], H1.resolution, H1.window)
+        bound = (max(betas[0], worst[0]), max(betas[1], worst[1]), count)
+        return T12, Td12, bound, (H1.T, H2.T)
+
+    return CompiledDual(diag, pair, gaps, "hermite series", per_point=per_point, reports_bound=True,
+                        pair_grid=pair_grid)
 
 
 def coefficients(activation, q, terms: int) -> tuple:
