@@ -10,6 +10,9 @@ error relative to √(T₁₁T₂₂) (Cauchy–Schwarz, see `mehler`), and `pai
 reached so that the engine can return the largest one to the user. The few pairs near ρ = ±1
 whose series would need more terms than computed go to the two-dimensional rule
 (`ntk_sym.numeric.pair_rule`); exact duplicates (ρ = 1, equal variances) copy the diagonal.
+Convolutional networks sum the same series on grids of (position, image) pairs (`pair_grid`,
+`ntk_sym.numeric.conv.mehler`), where the antipodes of an odd φ (ρ = −1, equal variances: every
+pixel of an image against its negation) are exact too: T₁₂ = −T, Ṫ₁₂ = Ṫ.
 
 Used for every activation without a closed form (tanh, sigmoid, softplus, SiLU, ELU, SymPy
 expressions) on the NumPy backend. Its input checks: φ must be continuous on ℝ up to the kinks
@@ -110,7 +113,8 @@ def compile_series(act: Activation, backend: str = "numpy", tol: float = DEFAULT
     phi, dphi = compile_phi(act, backend)
     kinks = tuple(sorted(float(k) for k in kink_points(act.expr) | kink_points(act.derivative)))
     rules = Coefficients(phi, dphi, kinks, act.name, xp)
-    rule2d = PairRule(phi, dphi, kinks, is_odd(act.expr), xp)
+    odd = is_odd(act.expr)
+    rule2d = PairRule(phi, dphi, kinks, odd, xp)
 
     last: list = [None, None]  # (q, its HermiteData): the engine asks for diag(q) right after
 
@@ -181,7 +185,9 @@ def compile_series(act: Activation, backend: str = "numpy", tol: float = DEFAULT
     def gaps(a, b, th, cos, sin, T11, T22, T12, extra):
         S1, S2 = (HermiteData.unpack(e) for e in extra)
         same = (cos == 1.0) & (a == b)
-        if xp.all(same):  # the diagonal's pairs: g₋ = 0 and g₊ = 2√(T11 T22) exactly
+        if odd:  # antipodes of an odd φ: the series' g₊ is exactly 0 (module docstring)
+            same |= (cos == -1.0) & (a == b)
+        if xp.all(same & (cos == 1.0)):  # the diagonal's pairs: g₋ = 0, g₊ = 2√(T11 T22)
             return xp.zeros_like(cos), 2 * xp.sqrt(T11 * T22)
         orders = active_orders(S1, S2, "c", xp)
         gm, gp = series_gaps(S1.c, S1.rc, S1.T, S2.c, S2.rc, S2.T, cos, sin, orders, xp)
@@ -225,7 +231,7 @@ def compile_series(act: Activation, backend: str = "numpy", tol: float = DEFAULT
             betas.append(beta)
         T12, Td12, rest, worst, count = grid_series(
             cos, (H1.c, H2.c), (H1.d, H2.d), (a, b), (H1.T, H2.T), (H1.Tdot, H2.Tdot), tails,
-            tuple(orders), diag=diag, zipped=zipped, rho_bulk=RHO_BULK, tol=tol,
+            tuple(orders), diag=diag, zipped=zipped, odd=odd, rho_bulk=RHO_BULK, tol=tol,
             negligible=NEGLIGIBLE)
         if count:
             idx = xp.nonzero(rest)

@@ -165,17 +165,24 @@ def point_data(program: Program, X, xp: types.ModuleType = np, chunk: int = 256)
 
 
 def _joined_extra(step, var: list, extra: list, xp):
-    """The chunks' per-point data of one step as one array; chunks whose series stopped at
-    fewer terms than another's are recomputed with that many (``per_point(q, least)``)."""
+    """The chunks' per-point data of one step as one array (`HermiteData.pack`: 4 rows per
+    term, then T, Ṫ, slope and the 2-D rule's step and window, one value per pack). Chunks
+    whose series stopped at fewer terms than another's are recomputed with that many
+    (``per_point(q, least)``); the joined pack takes the finest step and widest window of
+    the chunks' rules, which serve every chunk's pairs."""
     if not extra:
         return None
     terms = [e.shape[0] for e in extra]
     if len(set(terms)) > 1:
-        most = (max(terms) - 5) // 4  # `HermiteData.pack`: 4 rows per term and 5 more
+        most = (max(terms) - 5) // 4
         extra = [e if e.shape[0] == max(terms) else
                  step.per_point(v.reshape(-1), least=most).reshape(-1, *v.shape)
                  for e, v in zip(extra, var, strict=True)]
-    return xp.concatenate(extra, axis=-1)
+    joined = xp.concatenate(extra, axis=-1)
+    if len(extra) > 1:
+        joined[-2] = joined[-2].min()
+        joined[-1] = joined[-1].max()
+    return joined
 
 
 def tile_kernels(program: Program, X1, X2, P1: PointData, P2: PointData,

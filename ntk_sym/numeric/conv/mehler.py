@@ -16,7 +16,9 @@ itself).
   β = |ρ|^{K+1} √(r̂_K(q₁) r̂_K(q₂)) + (K+1)·negligible² (`ntk_sym.numeric.mehler`). A pair whose
   β exceeds tol is flagged in `rest` for the caller's two-dimensional rule; the others' largest
   β is returned;
-* duplicates (ρ = 1 with equal variances) get the per-point diagonal values T(q), Ṫ(q).
+* duplicates (ρ = 1 with equal variances) get the per-point diagonal values T(q), Ṫ(q), and
+  for an odd φ antipodes (ρ = −1, equal variances) get −T(q), Ṫ(q), exactly (every pixel of an
+  image against the negated image; the series' bound cannot certify |ρ| = 1).
 
 One compiled loop (numba) makes one pass over the grid, where NumPy's Horner would take three
 per order; without numba the same sums run as NumPy broadcasts (`_grid_series_numpy`).
@@ -67,7 +69,7 @@ def _horner(acc, pw, a_col, b, idx, contiguous, first, step, top):
 
 def _loop(rho, ca, cb, da, db, va, vb, Ta, Da, rca, rcb, rda, rdb, tb,
           c_first, c_step, c_top, c_all, d_first, d_step, d_top, d_all,
-          diag, zipped, rho_bulk, tol, negl_c, negl_d, T_out, D_out, rest):
+          diag, zipped, odd, rho_bulk, tol, negl_c, negl_d, T_out, D_out, rest):
     """The compiled loop of `grid_series`. The first set's arrays are (K+1, P, t) and (P, t),
     the second set's flattened to its points (position, image): (K+1, P·tb) and (P·tb,).
 
@@ -107,6 +109,9 @@ def _loop(rho, ca, cb, da, db, va, vb, Ta, Da, rca, rcb, rda, rdb, tb,
                     mag = abs(r)
                     if r == 1.0 and va[p, i] == vb[b]:
                         T_out[p, q, i, j] = Ta[p, i]
+                        D_out[p, q, i, j] = Da[p, i]
+                    elif odd and r == -1.0 and va[p, i] == vb[b]:
+                        T_out[p, q, i, j] = -Ta[p, i]
                         D_out[p, q, i, j] = Da[p, i]
                     elif mag <= rho_bulk:
                         T_out[p, q, i, j] = acc_c[m] * r ** c_first
@@ -148,12 +153,14 @@ def _compiled_loop():
 
 
 def grid_series(rho, c, d, var, T, Tdot, tails, orders: tuple[SeriesOrders, SeriesOrders], *,
-                diag: bool, zipped: bool, rho_bulk: float, tol: float, negligible: float):
+                diag: bool, zipped: bool, odd: bool, rho_bulk: float, tol: float,
+                negligible: float):
     """(T₁₂, Ṫ₁₂, rest, worst, count) on the grid ρ (P₁, P₂, t₁, t₂) (module docstring).
 
     c, d: pairs (first set, second set) of coefficient arrays (K+1, P, t) of φ and φ'; var, T,
     Tdot: pairs of per-point arrays (P, t); tails: pairs of the normalised tails r̂ at top_all
-    of φ and of φ' ((rc₁, rc₂), (rd₁, rd₂)); orders: the `SeriesOrders` of φ and of φ'.
+    of φ and of φ' ((rc₁, rc₂), (rd₁, rd₂)); orders: the `SeriesOrders` of φ and of φ';
+    odd: φ is odd (its antipodes are exact).
     rest: a uint8 grid, 1 where the pair is left to the caller; worst: the largest bounds
     (φ, φ') of the pairs beyond ρ_bulk summed here; count: the pairs in rest.
     """
@@ -163,28 +170,28 @@ def grid_series(rho, c, d, var, T, Tdot, tails, orders: tuple[SeriesOrders, Seri
     negl_c, negl_d = ((o.top_all + 1) * negligible**2 for o in orders)
     loop = _compiled_loop()
     flags = (oc.first, oc.step, oc.top, oc.top_all, od.first, od.step, od.top, od.top_all,
-             diag, zipped, rho_bulk, tol, negl_c, negl_d, T_out, D_out, rest)
+             diag, zipped, odd, rho_bulk, tol, negl_c, negl_d, T_out, D_out, rest)
     if loop is None:
         worst_c, worst_d, count = _grid_series_numpy(
             rho, c[0], c[1], d[0], d[1], var[0], var[1], T[0], T[1], Tdot[0], Tdot[1],
             tails[0][0], tails[0][1], tails[1][0], tails[1][1], *flags)
     else:
         tb = var[1].shape[-1]
-
-        def flat(a, terms):  # the second set's data, contiguous over its points
-            return np.ascontiguousarray(a[:terms + 1]).reshape(terms + 1, -1)
-
+        # every array C-contiguous (the second set's flattened over its points), so that the
+        # loop is compiled once per dtype, not once per memory layout
+        first, second = np.ascontiguousarray, lambda a: np.ascontiguousarray(a).reshape(
+            *a.shape[:-2], -1)
         worst_c, worst_d, count = loop(
-            rho, c[0], flat(c[1], oc.top_all), d[0], flat(d[1], od.top_all), var[0],
-            np.ascontiguousarray(var[1]).reshape(-1), T[0], Tdot[0],
-            tails[0][0], np.ascontiguousarray(tails[0][1]).reshape(-1),
-            tails[1][0], np.ascontiguousarray(tails[1][1]).reshape(-1), tb, *flags)
+            first(rho), first(c[0][:oc.top_all + 1]), second(c[1][:oc.top_all + 1]),
+            first(d[0][:od.top_all + 1]), second(d[1][:od.top_all + 1]), first(var[0]),
+            second(var[1]), first(T[0]), first(Tdot[0]), first(tails[0][0]),
+            second(tails[0][1]), first(tails[1][0]), second(tails[1][1]), tb, *flags)
     return T_out, D_out, rest, (worst_c, worst_d), int(count)
 
 
 def _grid_series_numpy(rho, ca, cb, da, db, va, vb, Ta, Tb, Da, Db, rca, rcb, rda, rdb,
                        c_first, c_step, c_top, c_all, d_first, d_step, d_top, d_all,
-                       diag, zipped, rho_bulk, tol, negl_c, negl_d, T_out, D_out, rest):
+                       diag, zipped, odd, rho_bulk, tol, negl_c, negl_d, T_out, D_out, rest):
     """The compiled loop's sums as NumPy broadcasts over the grid (same arguments)."""
 
     def left(a):  # (…, P, t) -> broadcastable to (P1, P2, t1, t2)
@@ -216,11 +223,12 @@ def _grid_series_numpy(rho, ca, cb, da, db, va, vb, Ta, Tb, Da, Db, rca, rcb, rd
     D_out[...] = np.where(bulk, horner(da, db, range(d_top, d_first - 1, -d_step), rho),
                           horner(da, db, range(d_all, -1, -1), rho))
     same = (rho == 1.0) & (left(va) == right(vb))
-    T_out[...] = np.where(same, left(Ta), T_out)
-    D_out[...] = np.where(same, left(Da), D_out)
+    anti = odd & (rho == -1.0) & (left(va) == right(vb)) & ~same
+    T_out[...] = np.where(same, left(Ta), np.where(anti, -left(Ta), T_out))
+    D_out[...] = np.where(same | anti, left(Da), D_out)
     bc = m ** (c_all + 1) * np.sqrt(left(rca) * right(rcb)) + negl_c
     bd = m ** (d_all + 1) * np.sqrt(left(rda) * right(rdb)) + negl_d
-    far = ~bulk & ~same
+    far = ~bulk & ~same & ~anti
     bad = far & ((bc > tol) | (bd > tol))
     rest[...] = bad
     good = far & ~bad
