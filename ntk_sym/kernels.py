@@ -58,14 +58,18 @@ def kernels(
     dask arrays of `chunks`-sized blocks, computed where dask runs them: the local scheduler or a
     dask.distributed cluster) or "mpmath" (`dps` digits, object arrays of mpf; slow, a reference).
     Activations without a closed form (tanh, sigmoid, softplus, SiLU, ELU, SymPy expressions)
-    use the Hermite series dual (`ntk_sym.compile.series`): tol bounds each layer's truncation
+    use the Hermite series dual (`ntk_sym.compile.series`), in MLPs and convolutional networks
+    alike (there with coefficients per (image, position)): tol bounds each layer's truncation
     error relative to √(T11 T22) (default 1e-14, which keeps depth-3 kernels within ~1e-12);
     degree (an integer) selects the older 2-D trapezoidal rule with that many nodes per
-    dimension instead (also what backend="cupy" and convolutional networks use, with 128 by
-    default). Convolutional networks run on the "numpy" and "dask" backends.
-    error_bound: also return an `ErrorBound` (numpy backend): for MLPs, certified (to first
-    order) maximum errors of both kernels relative to √(K_ii K_jj); for other layer lists the
-    per-layer truncation bounds only (`ntk_sym.numeric.bound`).
+    dimension instead (also what backend="cupy" uses, with 128 by default), the independent
+    check. Convolutional networks run on the "numpy" and "dask" backends.
+    error_bound: also return an `ErrorBound` (numpy backend): certified (to first order) maximum
+    errors of both kernels relative to √(K_ii K_jj) for MLPs (`ntk_sym.numeric.bound`) and for
+    convolutional networks (`ntk_sym.numeric.conv.bound`: not after pooling with series errors
+    in the variances, nor the NTK through a closed-form activation after a series layer); for
+    other layer lists, and where not propagated, the per-layer truncation bounds only, with
+    the reason in `ErrorBound.reason`.
 
     Options of the numeric backends (`ntk_sym.numeric.gram.gram`): dtype (float64 or float32),
     tile (tile edge), threads, out (a pair of arrays or memmaps to fill; None for a kernel that
