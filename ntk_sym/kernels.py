@@ -13,12 +13,13 @@ from typing import Literal, overload
 
 import numpy as np
 
-from .compile import DEFAULT_QUADRATURE_DEGREE, array_module
+from .compile import array_module
 from .compile.conv import compile_conv, first_spatial_layer
 from .compile.layers import compile_network
 from .compile.series import diagonal_of
 from .errors import NTKSymError
 from .numeric.bound import ErrorBound, propagate
+from .numeric.conv.bound import propagate_conv
 from .numeric.conv.gram import CONV_ENGINE
 from .numeric.conv.inputs import as_image_pair
 from .numeric.dask import gram_dask
@@ -92,14 +93,18 @@ def kernels(
     dask arrays of `chunks`-sized blocks, computed where dask runs them: the local scheduler or a
     dask.distributed cluster) or "mpmath" (`dps` digits, object arrays of mpf; slow, a reference).
     Activations without a closed form (tanh, sigmoid, softplus, SiLU, ELU, SymPy expressions)
-    use the Hermite series dual (`ntk_sym.compile.series`): tol bounds each layer's truncation
+    use the Hermite series dual (`ntk_sym.compile.series`), in MLPs and convolutional networks
+    alike (there with coefficients per (image, position)): tol bounds each layer's truncation
     error relative to √(T11 T22) (default 1e-14, which keeps depth-3 kernels within ~1e-12);
     degree (an integer) selects the older 2-D trapezoidal rule with that many nodes per
-    dimension instead (also what backend="cupy" and convolutional networks use, with 128 by
-    default). Convolutional networks run on the "numpy" and "dask" backends.
-    error_bound: also return an `ErrorBound` (numpy backend): for MLPs, certified (to first
-    order) maximum errors of both kernels relative to √(K_ii K_jj); for other layer lists the
-    per-layer truncation bounds only (`ntk_sym.numeric.bound`).
+    dimension instead (also what backend="cupy" uses, with 128 by default), the independent
+    check. Convolutional networks run on the "numpy" and "dask" backends.
+    error_bound: also return an `ErrorBound` (numpy backend): certified (to first order) maximum
+    errors of both kernels relative to √(K_ii K_jj) for MLPs (`ntk_sym.numeric.bound`) and for
+    convolutional networks (`ntk_sym.numeric.conv.bound`: not after pooling with series errors
+    in the variances, nor the NTK through a closed-form activation after a series layer); for
+    other layer lists, and where not propagated, the per-layer truncation bounds only, with
+    the reason in `ErrorBound.reason`.
 
     Options of the numeric backends (`ntk_sym.numeric.gram.gram`): dtype (float64, the default,
     or float32),
@@ -121,16 +126,9 @@ def kernels(
         )
     dtype = np.float64 if dtype is None else dtype
     if is_convolutional(layers):
-        if tol is not None or error_bound:
-            raise NTKSymError("tol= and error_bound= (the Hermite series) are not available for "
-                              "convolutional networks yet; they use the 2-D rule (degree=)")
-        degree = DEFAULT_QUADRATURE_DEGREE if degree is None else degree
-        if report is not None:
-            raise NTKSymError("report= (certified dual bounds) is not available for "
-                              "convolutional networks yet")
-        return _conv_kernels(tuple(layers), X1, X2, backend, degree, dtype=dtype, tile=tile,
+        return _conv_kernels(tuple(layers), X1, X2, backend, degree, tol, dtype=dtype, tile=tile,
                              threads=threads, out=out, progress=progress, chunks=chunks,
-                             want=want, label=label)
+                             want=want, label=label, report=report, error_bound=error_bound)
     A, B = as_input_pair(X1, X2)
     if backend not in BACKENDS:
         raise NTKSymError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -193,8 +191,8 @@ def _refuse_for_dask(**given: object) -> None:
     )
 
 
-def _conv_kernels(layers, X1, X2, backend: str, degree: int, *, chunks, dtype, tile, threads,
-                  out, progress, want, label):
+def _conv_kernels(layers, X1, X2, backend: str, degree: int | None, tol: float | None, *,
+                  chunks, dtype, tile, threads, out, progress, want, label, report, error_bound):
     """`kernels` of a network with convolutional layers (images in, `ntk_sym.numeric.conv`)."""
     if backend not in ("numpy", "dask"):
         raise NTKSymError(f"convolutional networks run on backend 'numpy' (threads, float32, "
@@ -202,10 +200,17 @@ def _conv_kernels(layers, X1, X2, backend: str, degree: int, *, chunks, dtype, t
     if backend == "numpy" and chunks is not None:
         raise NTKSymError("chunks applies to backend='dask' only; use tile= for tiling")
     A, B = as_image_pair(X1, X2, first_spatial_layer(layers))
-    make_program = partial(compile_conv, layers, A.shape[1:], "numpy", degree)
+    make_program = partial(compile_conv, layers, A.shape[1:], "numpy", degree, tol)
     if backend == "dask":
-        _refuse_for_dask(threads=threads, out=out, progress=progress)
+        _refuse_for_dask(threads=threads, out=out, progress=progress, report=report)
         return gram_dask(make_program, CONV_ENGINE, A, B, chunks=chunks, dtype=dtype, tile=tile,
                          label=label, want=want)
-    return gram(make_program(), A, B, engine=CONV_ENGINE, dtype=dtype, tile=tile,
-                threads=threads, out=out, progress=progress, label=label, want=want)
+    if error_bound and report is None:
+        report = {}
+    program = make_program()
+    nngp, ntk = gram(program, A, B, engine=CONV_ENGINE, dtype=dtype, tile=tile,
+                     threads=threads, out=out, progress=progress, label=label, want=want,
+                     report=report)
+    if not error_bound:
+        return nngp, ntk
+    return nngp, ntk, propagate_conv(program, *report["points"], report["bounds"], diagonal_of)

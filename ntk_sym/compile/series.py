@@ -10,6 +10,9 @@ error relative to √(T₁₁T₂₂) (Cauchy–Schwarz, see `mehler`), and `pai
 reached so that the engine can return the largest one to the user. The few pairs near ρ = ±1
 whose series would need more terms than computed go to the two-dimensional rule
 (`ntk_sym.numeric.pair_rule`); exact duplicates (ρ = 1, equal variances) copy the diagonal.
+Convolutional networks sum the same series on grids of (position, image) pairs (`pair_grid`,
+`ntk_sym.numeric.conv.mehler`), where the antipodes of an odd φ (ρ = −1, equal variances: every
+pixel of an image against its negation) are exact too: T₁₂ = −T, Ṫ₁₂ = Ṫ.
 
 Used for every activation without a closed form (tanh, sigmoid, softplus, SiLU, ELU, SymPy
 expressions) on the NumPy backend. Its input checks: φ must be continuous on ℝ up to the kinks
@@ -25,9 +28,11 @@ import sympy as sp
 from sympy.calculus.util import continuous_domain
 
 from ..errors import ExpressionError, NTKSymError, ToleranceError
+from ..numeric.conv.mehler import SeriesOrders, grid_series
 from ..numeric.dual import CompiledDual
 from ..numeric.hermite import FIRST_TERMS, MAX_TERMS, Coefficients, HermiteData
 from ..numeric.mehler import (
+    NEGLIGIBLE,
     RHO_BULK,
     active_orders,
     gathered,
@@ -80,11 +85,12 @@ def check_domain(act: Activation) -> None:
         )
 
 
-def point_coefficients(rules: Coefficients, q, tol: float) -> HermiteData:
+def point_coefficients(rules: Coefficients, q, tol: float, least: int = FIRST_TERMS
+                       ) -> HermiteData:
     """Coefficients at the variances q, with as many terms as the pairs will need: doubled from
-    `FIRST_TERMS` until the normalised tails r̂_K are below tol/100 (the series is then accurate
-    for every ρ) or RHO_REACH^{K+1} r̂_K ≤ tol, up to `MAX_TERMS`."""
-    terms, nodes = FIRST_TERMS, None
+    `least` (`FIRST_TERMS` times a power of two) until the normalised tails r̂_K are below tol/100
+    (the series is then accurate for every ρ) or RHO_REACH^{K+1} r̂_K ≤ tol, up to `MAX_TERMS`."""
+    terms, nodes = least, None
     while True:
         H = rules.compute(q, terms, nodes)
         nodes = rules.last_nodes
@@ -107,12 +113,13 @@ def compile_series(act: Activation, backend: str = "numpy", tol: float = DEFAULT
     phi, dphi = compile_phi(act, backend)
     kinks = tuple(sorted(float(k) for k in kink_points(act.expr) | kink_points(act.derivative)))
     rules = Coefficients(phi, dphi, kinks, act.name, xp)
-    rule2d = PairRule(phi, dphi, kinks, is_odd(act.expr), xp)
+    odd = is_odd(act.expr)
+    rule2d = PairRule(phi, dphi, kinks, odd, xp)
 
     last: list = [None, None]  # (q, its HermiteData): the engine asks for diag(q) right after
 
-    def per_point(q):
-        H = point_coefficients(rules, q, tol)
+    def per_point(q, least: int = FIRST_TERMS):
+        H = point_coefficients(rules, q, tol, least)
         last[:] = [q, H]
         return H.pack(xp)
 
@@ -178,7 +185,9 @@ def compile_series(act: Activation, backend: str = "numpy", tol: float = DEFAULT
     def gaps(a, b, th, cos, sin, T11, T22, T12, extra):
         S1, S2 = (HermiteData.unpack(e) for e in extra)
         same = (cos == 1.0) & (a == b)
-        if xp.all(same):  # the diagonal's pairs: g₋ = 0 and g₊ = 2√(T11 T22) exactly
+        if odd:  # antipodes of an odd φ: the series' g₊ is exactly 0 (module docstring)
+            same |= (cos == -1.0) & (a == b)
+        if xp.all(same & (cos == 1.0)):  # the diagonal's pairs: g₋ = 0, g₊ = 2√(T11 T22)
             return xp.zeros_like(cos), 2 * xp.sqrt(T11 * T22)
         orders = active_orders(S1, S2, "c", xp)
         gm, gp = series_gaps(S1.c, S1.rc, S1.T, S2.c, S2.rc, S2.T, cos, sin, orders, xp)
@@ -197,7 +206,44 @@ def compile_series(act: Activation, backend: str = "numpy", tol: float = DEFAULT
             )
         return gm, gp
 
-    return CompiledDual(diag, pair, gaps, "hermite series", per_point=per_point, reports_bound=True)
+    def pair_grid(cos, sin, a, b, e1, e2, *, diag: bool, zipped: bool):
+        """T₁₂, Ṫ₁₂ on a conv grid (P₁, P₂, t₁, t₂) from per-(position, image) data (P, t) and
+        packs (m, P, t) (`ntk_sym.numeric.conv.mehler`), with the tile's bound as `pair`'s and
+        the per-point (T₁, T₂)."""
+        H1, H2 = HermiteData.unpack(e1), HermiteData.unpack(e2)
+        magnitude = xp.abs(cos)
+        rho_max = float(xp.max(magnitude, where=magnitude <= RHO_BULK, initial=0.0))
+        orders, tails, betas = [], [], []
+        for which, A, B, r1, r2, N1, N2 in _sides(H1, H2):
+            K, beta = tile_order(r1, N1, r2, N2, rho_max, tol, xp)
+            if beta > tol:
+                raise ToleranceError(
+                    f"{act.name}: the Hermite series reached a bound of {beta:.1e} (relative "
+                    f"to √(T₁₁T₂₂)) with {K + 1} terms at |ρ| ≤ {rho_max:.3f}, above tol={tol:.1e}"
+                )
+            active = active_orders(H1, H2, which, xp)
+            bulk = [k for k in active if k <= K] or [0]
+            step = 2 if len({k % 2 for k in active}) == 1 else 1
+            top_all = min(A.shape[0], B.shape[0]) - 1
+            orders.append(SeriesOrders(bulk[0], step, bulk[-1], top_all))
+            tails.append(tuple(r[top_all] / xp.where(N > 0, N, 1.0)
+                               for r, N in ((r1, N1), (r2, N2))))
+            betas.append(beta)
+        T12, Td12, rest, worst, count = grid_series(
+            cos, (H1.c, H2.c), (H1.d, H2.d), (a, b), (H1.T, H2.T), (H1.Tdot, H2.Tdot), tails,
+            tuple(orders), diag=diag, zipped=zipped, odd=odd, rho_bulk=RHO_BULK, tol=tol,
+            negligible=NEGLIGIBLE)
+        if count:
+            idx = xp.nonzero(rest)
+            left = (idx[0], idx[2])
+            right = (idx[0] if diag else idx[1], idx[2] if zipped else idx[3])
+            T12[idx], Td12[idx], _, _ = rule2d(a[left], b[right], cos[idx], sin[idx],
+                                               H1.T[left], H2.T[right], H1.resolution, H1.window)
+        bound = (max(betas[0], worst[0]), max(betas[1], worst[1]), count)
+        return T12, Td12, bound, (H1.T, H2.T)
+
+    return CompiledDual(diag, pair, gaps, "hermite series", per_point=per_point, reports_bound=True,
+                        pair_grid=pair_grid)
 
 
 def coefficients(activation, q, terms: int) -> tuple:

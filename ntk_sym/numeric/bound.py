@@ -36,8 +36,9 @@ from .steps import ActivationDense
 class ErrorBound:
     """Certified (to first order) maximum errors of a Gram computation.
 
-    nngp, ntk: bounds on max |K − K_exact|/√(K_ii K_jj) of the two kernels, or None where the
-    network is not an MLP (module docstring);
+    nngp, ntk: bounds on max |K − K_exact|/√(K_ii K_jj) of the two kernels, or None where they
+    are not propagated (`reason`; MLPs: this module's docstring, convolutional networks:
+    `ntk_sym.numeric.conv.bound`);
     layers: the per-layer truncation bounds (β_T, β_Ṫ) the duals reported, in layer order;
     layer_names: the names of those layers;
     quadrature_pairs: entries (pairs × layers) computed by the 2-D rule, outside the bound;
@@ -51,17 +52,19 @@ class ErrorBound:
     quadrature_pairs: int
     kind: str
     layer_names: tuple[str, ...] = ()
+    #: why nngp or ntk is None (what is not propagated), empty when both are given
+    reason: str = ""
 
     def __str__(self) -> str:
         where = f"[{self.kind}; {self.quadrature_pairs} pair-layers by the 2-D rule]"
-        if self.nngp is None or self.ntk is None:
-            worst = max((max(b) for b in self.layers), default=0.0)
-            return (
-                f"per-layer truncation ≤ {worst:.1e} relative to √(T11 T22) (not an MLP: the "
-                f"NNGP and NTK errors are not propagated) {where}"
-            )
+        worst = max((max(b) for b in self.layers), default=0.0)
+        if self.nngp is None:
+            why = self.reason or "not an MLP: the NNGP and NTK errors are not propagated"
+            return f"per-layer truncation ≤ {worst:.1e} relative to √(T11 T22) ({why}) {where}"
+        ntk = "not propagated" if self.ntk is None else f"{self.ntk:.1e}"
+        why = f" ({self.reason})" if self.reason else ""
         return (
-            f"max error ≤ {self.nngp:.1e} (NNGP), {self.ntk:.1e} (NTK) relative to √(K_ii K_jj)"
+            f"max error ≤ {self.nngp:.1e} (NNGP), {ntk} (NTK) relative to √(K_ii K_jj){why}"
             f" {where}"
         )
 

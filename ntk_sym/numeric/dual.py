@@ -65,6 +65,11 @@ class CompiledDual:
     per_point: Callable | None = None
     #: whether `pair` returns a third value, its error bound (module docstring)
     reports_bound: bool = False
+    #: `pair` on the convolutional engine's grids of (position, image) pairs, for duals with
+    #: per-point data: ``pair_grid(cos, sin, q1, q2, E1, E2, *, diag, zipped) -> (T12, Ṫ12,
+    #: bound, (T11, T22))`` with the grids (P1, P2, t1, t2) and per-point arrays (P, t), packs
+    #: (m, P, t) (`ntk_sym.numeric.conv.mehler`); None for the others
+    pair_grid: Callable | None = None
 
 
 def direct_gaps(a, b, th, cos, sin, T11, T22, T12):

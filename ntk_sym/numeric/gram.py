@@ -79,7 +79,7 @@ def gram(
         `numpy.lib.format.open_memmap` files for matrices larger than memory; returned. Either
         may be None: that kernel is then not wanted (None in its place).
     progress: a tqdm bar on stderr (`progress.progress_bar`).
-    report: a dict to receive ``"bound"`` (see `fill`; the MLP engine only).
+    report: a dict to receive ``"bounds"`` and ``"points"`` (see `fill`; both engines).
     """
     engine = MLP_ENGINE if engine is None else engine
     dtype = check_dtype(dtype)

@@ -93,7 +93,9 @@ class HermiteData:
         m = (array.shape[0] - 5) // 4
         parts = (array[j * m : (j + 1) * m] for j in range(4))
         tail = array[4 * m :]
-        scalar = (float(tail[3][0]), float(tail[4][0])) if array.shape[1] else (1.0, WINDOW)
+        # (m, n), or (m, *S, n) for the conv engine's points per (position, image)
+        scalar = (float(tail[3].flat[0]), float(tail[4].flat[0])) if array[0].size else (
+            1.0, WINDOW)
         return cls(*parts, tail[0], tail[1], tail[2], *scalar)
 
 

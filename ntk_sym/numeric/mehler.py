@@ -45,7 +45,8 @@ def active_orders(H1: HermiteData, H2: HermiteData, which: str, xp=np) -> list[i
     best = None
     for H in (H1, H2):
         c, T = (H.c, H.T) if which == "c" else (H.d, H.Tdot)
-        size = xp.max(xp.abs(c[:terms]) / xp.sqrt(xp.maximum(T, 1e-300)), axis=1)
+        size = xp.abs(c[:terms]) / xp.sqrt(xp.maximum(T, 1e-300))
+        size = size.reshape(size.shape[0], -1).max(axis=1)  # over points (and positions)
         best = size if best is None else xp.maximum(best, size)
     return [int(k) for k in xp.nonzero(best > NEGLIGIBLE)[0]]
 
@@ -56,7 +57,8 @@ def tile_order(r1, T1, r2, T2, rho_max: float, tol: float, xp=np) -> tuple[int, 
 
     def worst(r, T):
         ratio = r / xp.where(T > 0, T, 1.0)
-        return xp.log(xp.maximum(xp.max(ratio, axis=1), 1e-300))
+        worst = ratio.reshape(ratio.shape[0], -1).max(axis=1)  # over points (and positions)
+        return xp.log(xp.maximum(worst, 1e-300))
 
     terms = min(r1.shape[0], r2.shape[0])
     logs = 0.5 * (worst(r1[:terms], T1) + worst(r2[:terms], T2))

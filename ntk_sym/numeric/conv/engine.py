@@ -74,64 +74,123 @@ def plan(steps: tuple, input_shape: tuple[int, ...]) -> Program:
 @dataclass(frozen=True)
 class PointData:
     """Per-image quantities: `var[i]` = Σ(x, x)[p, p] at the input of step i, (*Sᵢ, n) (the
-    image index last, as in `layout`); the diagonal kernels `nngp`, `ntk` = K(x, x), (n,)."""
+    image index last, as in `layout`), `theta[i]` = Θ(x, x)[p, p] there (None while Θ = 0);
+    `extra[i]`: the per-point data (m, *Sᵢ, n) of step i's dual where it has `per_point`
+    (the Hermite series' coefficients per (position, image)), else None; the diagonal kernels
+    `nngp`, `ntk` = K(x, x), (n,); `bounds`: the (layer name, bound) that duals with
+    ``reports_bound`` returned on the images' own pixel pairs."""
 
     var: tuple
+    theta: tuple
+    extra: tuple
     nngp: object
     ntk: object
+    bounds: tuple = ()
 
     def rows(self, start: int, stop: int) -> PointData:
         sl = slice(start, stop)
-        return PointData(tuple(v[..., sl] for v in self.var), self.nngp[sl], self.ntk[sl])
+
+        def cut(v):
+            return None if v is None else v[..., sl]
+
+        return PointData(tuple(map(cut, self.var)), tuple(map(cut, self.theta)),
+                         tuple(map(cut, self.extra)), self.nngp[sl], self.ntk[sl], self.bounds)
 
     def astype(self, dtype) -> PointData:
-        return PointData(tuple(v.astype(dtype, copy=False) for v in self.var),
-                         self.nngp.astype(dtype, copy=False), self.ntk.astype(dtype, copy=False))
+        """The variances and kernels in `dtype`; the per-point series data stay float64 (the
+        tiles' sums then run in float64 and are rounded once)."""
+
+        def cast(v):
+            return None if v is None else v.astype(dtype, copy=False)
+
+        return PointData(tuple(map(cast, self.var)), tuple(map(cast, self.theta)), self.extra,
+                         cast(self.nngp), cast(self.ntk), self.bounds)
 
     def __len__(self) -> int:
         return self.nngp.shape[0]
 
 
-def forward(program: Program, X1, X2, lay: Layout, var1, var2, xp: types.ModuleType = np,
+def forward(program: Program, X1, X2, lay: Layout, at1, at2, xp: types.ModuleType = np,
             ntk: bool = True):
-    """(Σ, Θ) after the last step between the images X1 and X2 in layout `lay`. var1(i, state)
-    and var2(i, state) give the per-point variances at step i's input."""
+    """(Σ, Θ, bounds) after the last step between the images X1 and X2 in layout `lay`.
+    at1(i, state, lay) and at2(i, state, lay) give the per-point variances at step i's input and
+    the step's per-point data (None if its dual has none); bounds: the (layer name, bound) of
+    the duals that report one."""
     state = input_pairs(X1, X2, lay, xp)
+    bounds = []
     for i, step in enumerate(program.steps):
-        v1 = var1(i, state, lay)
-        v2 = v1 if lay.zipped else var2(i, state, lay)
-        state = step.pairs(state, v1, v2, lay, program.shapes[i], xp, ntk)
+        v1, e1 = at1(i, state, lay)
+        v2, e2 = (v1, e1) if lay.zipped else at2(i, state, lay)
+        given = {} if e1 is None else {"extra": (e1, e2)}
+        state = step.pairs(state, v1, v2, lay, program.shapes[i], xp, ntk, **given)
+        if state.bound is not None:
+            bounds.append((step.name, state.bound))
         lay = step.layout(lay)
-    return state.cov, state.ntk
+    return state.cov, state.ntk, bounds
 
 
 def point_data(program: Program, X, xp: types.ModuleType = np, chunk: int = 256) -> PointData:
     """`PointData` of the images X (n, *S, C), each run with itself in chunks of `chunk`."""
-    steps = len(program.steps)
-    parts: list[list] = [[] for _ in range(steps)]
-    nngp, ntk = [], []
+    steps = program.steps
+    var: list[list] = [[] for _ in steps]
+    theta: list[list] = [[] for _ in steps]
+    extra: list[list] = [[] for _ in steps]
+    nngp, ntk, bounds = [], [], []
     for start in range(0, X.shape[0], chunk):
         Xc = X[start:start + chunk]
 
         def record(i, state, lay):
             v = lay.diagonal(state.cov, xp)
-            parts[i].append(v)
-            return v
+            var[i].append(v)
+            theta[i].append(None if state.ntk is None else lay.diagonal(state.ntk, xp))
+            per_point = getattr(steps[i], "per_point", None)
+            if per_point is None:
+                return v, None
+            extra[i].append(per_point(v.reshape(-1)).reshape(-1, *v.shape))
+            return v, extra[i][-1]
 
         lay = Layout(zipped=True, full=program.full, nd=program.nd)
-        k, t = forward(program, Xc, Xc, lay, record, None, xp)
+        k, t, b = forward(program, Xc, Xc, lay, record, None, xp)
         nngp.append(k)
         ntk.append(t)
-    return PointData(tuple(xp.concatenate(p, axis=-1) for p in parts), xp.concatenate(nngp),
-                     xp.concatenate(ntk))
+        bounds.extend(b)
+
+    def joined(parts):
+        return None if parts[0] is None else xp.concatenate(parts, axis=-1)
+
+    return PointData(tuple(map(joined, var)), tuple(map(joined, theta)),
+                     tuple(_joined_extra(s, v, e, xp) for s, v, e in zip(steps, var, extra,
+                                                                          strict=True)),
+                     xp.concatenate(nngp), xp.concatenate(ntk), tuple(bounds))
+
+
+def _joined_extra(step, var: list, extra: list, xp):
+    """The chunks' per-point data of one step as one array (`HermiteData.pack`: 4 rows per
+    term, then T, Ṫ, slope and the 2-D rule's step and window, one value per pack). Chunks
+    whose series stopped at fewer terms than another's are recomputed with that many
+    (``per_point(q, least)``); the joined pack takes the finest step and widest window of
+    the chunks' rules, which serve every chunk's pairs."""
+    if not extra:
+        return None
+    terms = [e.shape[0] for e in extra]
+    if len(set(terms)) > 1:
+        most = (max(terms) - 5) // 4
+        extra = [e if e.shape[0] == max(terms) else
+                 step.per_point(v.reshape(-1), least=most).reshape(-1, *v.shape)
+                 for e, v in zip(extra, var, strict=True)]
+    joined = xp.concatenate(extra, axis=-1)
+    if len(extra) > 1:
+        joined[-2] = joined[-2].min()
+        joined[-1] = joined[-1].max()
+    return joined
 
 
 def tile_kernels(program: Program, X1, X2, P1: PointData, P2: PointData,
                  xp: types.ModuleType = np, ntk: bool = True):
-    """(Σ, Θ) blocks (t₁, t₂) between the images X1, X2 with per-point data P1, P2."""
+    """(Σ, Θ, bounds) blocks (t₁, t₂) between the images X1, X2 with per-point data P1, P2."""
     lay = Layout(zipped=False, full=program.full, nd=program.nd)
-    return forward(program, X1, X2, lay, lambda i, s, lay: P1.var[i],
-                   lambda i, s, lay: P2.var[i], xp, ntk)
+    return forward(program, X1, X2, lay, lambda i, s, lay: (P1.var[i], P1.extra[i]),
+                   lambda i, s, lay: (P2.var[i], P2.extra[i]), xp, ntk)
 
 
 __all__ = ["ActivationStep", "ConvStep", "DenseStep", "PointData", "PoolStep", "Program",

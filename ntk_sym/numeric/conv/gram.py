@@ -69,23 +69,33 @@ def fill(
     threads: int | None = None,
     progress: bool = False,
     label: str = "kernels",
+    report: dict | None = None,
 ) -> None:
     """Write the (NNGP, NTK) blocks between the images of P1 and P2 into the host arrays nngp
     and ntk (None: that kernel is not wanted); `symmetric`: P2 is P1, the tiles on and above
-    the diagonal are computed and mirrored. Pairs of identical images get the diagonal."""
+    the diagonal are computed and mirrored. Pairs of identical images get the diagonal.
+    report: a dict that receives ``"bounds"``, the (layer name, bound) that duals with
+    ``reports_bound`` returned over all tiles and layers (the images' own pixel pairs, which
+    the diagonal and the per-point variances after pooling come from, included), and
+    ``"points"``, the `PointData` (P1, P2)."""
     dtype = P1.data.nngp.dtype
     need_ntk = ntk is not None
+    bounds = list(P1.data.bounds) + ([] if P2 is P1 else list(P2.data.bounds))
 
     def compute(rows: slice, cols: slice) -> tuple:
-        return tile_kernels(program, P1.images[rows].astype(dtype, copy=False),
-                            P2.images[cols].astype(dtype, copy=False),
-                            P1.data.rows(rows.start, rows.stop),
-                            P2.data.rows(cols.start, cols.stop), xp, need_ntk)
+        cov, theta, tile_bounds = tile_kernels(
+            program, P1.images[rows].astype(dtype, copy=False),
+            P2.images[cols].astype(dtype, copy=False), P1.data.rows(rows.start, rows.stop),
+            P2.data.rows(cols.start, cols.stop), xp, need_ntk)
+        bounds.extend(tile_bounds)
+        return cov, theta
 
     fill_tiles(compute, nngp, ntk, (len(P1), len(P2)), symmetric=symmetric, xp=xp,
                size=default_tile(program, xp) if tile is None else tile, threads=threads,
                progress=progress, label=label)
     _copy_identical(P1, None if symmetric else P2, nngp, ntk)
+    if report is not None:
+        report["bounds"], report["points"] = bounds, (P1.data, P2.data)
 
 
 #: The convolutional engine as a `ntk_sym.numeric.gram.TiledEngine`: ``gram(program, X1, X2,

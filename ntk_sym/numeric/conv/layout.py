@@ -80,6 +80,25 @@ class Layout:
         diag = cov.reshape(size, size, t).diagonal(0, 0, 1)  # (t, P)
         return xp.ascontiguousarray(diag.T).reshape(*spatial, t)
 
+    def grid(self, arr):
+        """A pair array as the 4-D grid (P₁, P₂, t₁, t₂) (a view; `ntk_sym.numeric.conv.mehler`):
+        P₂ = 1 on diagonal layouts (p' = p), t₂ = 1 on zipped ones (j = i)."""
+        size = math.prod(arr.shape[:self.nd])
+        second = size if self.full and self.nd else 1
+        t1 = arr.shape[-1] if self.zipped else arr.shape[-2]
+        t2 = 1 if self.zipped else arr.shape[-1]
+        return arr.reshape(size, second, t1, t2)
+
+    def points_grid(self, v):
+        """A per-point array (…, *S, t) as (…, P, t) (a view where the slicing allows)."""
+        lead = v.shape[:v.ndim - self.nd - 1]
+        return v.reshape(*lead, math.prod(v.shape[len(lead):-1]), v.shape[-1])
+
+    @property
+    def grid_flags(self) -> dict[str, bool]:
+        """The flags of `grid` for `ntk_sym.numeric.conv.mehler.grid_series`."""
+        return {"diag": not self.full or self.nd == 0, "zipped": self.zipped}
+
     def pixel_diagonal(self, arr):
         """The entries p = p' of a full pair array: (*batch, P) (a view)."""
         size = math.prod(arr.shape[:self.nd])

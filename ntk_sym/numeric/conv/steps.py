@@ -55,6 +55,8 @@ class Pairs:
     cov: object
     ntk: object
     gaps: Gaps | None
+    #: the error bound a dual with ``reports_bound`` returned at this step (`numeric.dual`)
+    bound: tuple | None = None
 
 
 def input_pairs(X1, X2, lay: Layout, xp: types.ModuleType = np) -> Pairs:
@@ -283,18 +285,47 @@ class ActivationStep:
     def layout(self, lay: Layout) -> Layout:
         return lay
 
-    def pairs(self, state: Pairs, v1, v2, lay: Layout, shape, xp=np, ntk: bool = True) -> Pairs:
+    @property
+    def per_point(self):
+        """The dual's per-point data map (the Hermite series' coefficients), or None."""
+        return self.dual.per_point
+
+    def pairs(self, state: Pairs, v1, v2, lay: Layout, shape, xp=np, ntk: bool = True,
+              extra: tuple | None = None) -> Pairs:
+        """`extra`: the dual's per-point data (m, *S, t) of both sets, for duals with
+        `per_point` (then summed on the (position, image) grid, `CompiledDual.pair_grid`)."""
         dual = self.dual
         th, cos, sin = angle(state, v1, v2, lay, dual.needs_theta, xp)
-        T1 = dual.diag(v1)[0]
-        T2 = T1 if v2 is v1 else dual.diag(v2)[0]
-        T12, Tdot = dual.pair(lay.left(v1), lay.right(v2), th, cos, sin, lay.left(T1),
-                              lay.right(T2))
+        bound = None
+        if extra is not None:
+            grid, at = lay.grid, lay.points_grid
+            T12, Tdot, bound, (T1, T2) = dual.pair_grid(
+                grid(cos), grid(sin), at(v1), at(v2), at(extra[0]), at(extra[1]),
+                **lay.grid_flags)
+            T12, Tdot = T12.reshape(cos.shape), Tdot.reshape(cos.shape)
+            T1, T2 = T1.reshape(v1.shape), T2.reshape(v2.shape)
+        else:
+            T1 = dual.diag(v1)[0]
+            T2 = T1 if v2 is v1 else dual.diag(v2)[0]
+            T12, Tdot = dual.pair(lay.left(v1), lay.right(v2), th, cos, sin, lay.left(T1),
+                                  lay.right(T2))
         new_ntk = xp.multiply(Tdot, state.ntk) if ntk and state.ntk is not None else None
 
         def gaps(idx):
             left, right = lay.split(idx)
-            return dual.gaps(v1[left], v2[right], None if th is None else th[idx], cos[idx],
-                             sin[idx], T1[left], T2[right], T12[idx])
+            a, c, t1, t2 = v1[left], v2[right], T1[left], T2[right]
+            # duplicates (cos θ = 1, equal variances; every pixel with itself) have T₁₂ = T₁₁:
+            # g₋ = 0 and g₊ = 2T₁₁ exactly, for any dual; the others go to the dual's gaps
+            gm, gp = xp.zeros_like(a), 2.0 * xp.sqrt(t1 * t2)
+            other = xp.nonzero((cos[idx] != 1.0) | (a != c))[0]
+            if other.size:
+                sub = tuple(i[other] for i in idx)
+                some = {} if extra is None else {"extra": (
+                    extra[0][(slice(None), *(i[other] for i in left))],
+                    extra[1][(slice(None), *(i[other] for i in right))])}
+                gm[other], gp[other] = dual.gaps(
+                    a[other], c[other], None if th is None else th[sub], cos[sub], sin[sub],
+                    t1[other], t2[other], T12[sub], **some)
+            return gm, gp
 
-        return Pairs(T12, new_ntk, gaps)
+        return Pairs(T12, new_ntk, gaps, bound)
