@@ -18,13 +18,13 @@ from functools import cache, lru_cache
 
 import numpy as np
 import sympy as sp
+from scipy import special as scipy_special
 
 from ..errors import NTKSymError
 from ..symbolic import finite_width as symbolic
 from ..symbolic.activations import Activation
-from ..symbolic.gaussian_moments import MOMENTS, closed_form, integrands, q, z
+from ..symbolic.gaussian_moments import MOMENTS, TABLE, check_derivative, closed_form, q, z
 from ..symbolic.symbols import X as _X
-from . import special
 from .inputs import as_inputs
 
 _HALF_NODES = 96
@@ -35,7 +35,8 @@ def _heaviside(x: np.ndarray) -> np.ndarray:
     return (np.asarray(x) > 0).astype(np.float64)
 
 
-_MODULES = [{"erf": special.erf, "erfc": special.erfc, "Heaviside": _heaviside}, "numpy"]
+_MODULES = [{"erf": scipy_special.erf, "erfc": scipy_special.erfc, "Heaviside": _heaviside},
+            "numpy"]
 
 
 @lru_cache(maxsize=1)
@@ -61,17 +62,20 @@ def _compiled(phi: Activation):
 
         return exact
     nodes, weights = _rule()
-    # Several moments share g (φ², φ'²): evaluate each distinct g once per call.
-    functions = {g: sp.lambdify(_X, g, modules=_MODULES) for g, _, _ in integrands(phi).values()}
-    parts = {}
-    for name, (g, p, k) in integrands(phi).items():
-        poly = np.asarray(sp.lambdify(z, p, modules="numpy")(nodes), dtype=np.float64)
-        parts[name] = (g, np.broadcast_to(poly, nodes.shape) * weights, k)
+    phi_fn = sp.lambdify(_X, phi.expr, modules=_MODULES)
+    dphi_fn = sp.lambdify(_X, check_derivative(phi), modules=_MODULES)
+    parts = {
+        name: (i, j, np.broadcast_to(sp.lambdify(z, p, modules="numpy")(nodes), nodes.shape)
+               * weights, k)
+        for name, (i, j, p, k) in TABLE.items()
+    }
 
     def quadrature(var: np.ndarray) -> dict:
         x = np.sqrt(var)[..., None] * nodes
-        values = {g: np.broadcast_to(f(x), x.shape) for g, f in functions.items()}
-        return {name: (values[g] @ w) / var**k for name, (g, w, k) in parts.items()}
+        f = np.broadcast_to(phi_fn(x), x.shape)
+        d = np.broadcast_to(dphi_fn(x), x.shape)
+        powers = {(i, j): f**i * d**j for i, j, _, _ in parts.values()}
+        return {name: (powers[i, j] @ w) / var**k for name, (i, j, w, k) in parts.items()}
 
     return quadrature
 

@@ -38,8 +38,9 @@ The fold is plain arithmetic, so it runs on SymPy numbers (exact coefficients) a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import sympy as sp
 
@@ -101,7 +102,8 @@ _RULES: dict[type, Callable] = {
 }
 
 
-def stages(layers: tuple[KernelMap, ...]) -> list[Stage]:
+@lru_cache(maxsize=256)
+def stages(layers: tuple[KernelMap, ...]) -> tuple[Stage, ...]:
     """The network as Dense stages; a layer kind without a derived correction raises an
     `NTKSymError` naming it."""
     out: list[Stage] = []
@@ -114,7 +116,7 @@ def stages(layers: tuple[KernelMap, ...]) -> list[Stage]:
                 "this layer kind (covered: Dense, activations, Identity)"
             )
         rule(layer, pending, out, str(i))
-    return out
+    return tuple(out)
 
 
 def identity_moments(variance: object) -> dict:
@@ -159,7 +161,7 @@ class Expansion:
     ntk_var: list
 
 
-def fold(stage_list: list[Stage], input_kernel: object, moments: Moments) -> Expansion:
+def fold(stage_list: Sequence[Stage], input_kernel: object, moments: Moments) -> Expansion:
     """The O(1/n) expansion at one input of kernel Σ⁰ = ‖x‖²/d (`input_kernel`); `moments(φ, q)`
     returns the dict of `ntk_sym.symbolic.gaussian_moments.MOMENTS` at variance q."""
     first = stage_list[0]

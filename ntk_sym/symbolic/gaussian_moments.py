@@ -10,9 +10,9 @@ q-derivatives of t(q) = 𝔼[φ²] and ṫ(q) = 𝔼[φ'²]. The derivatives com
 so t'(q) = 𝔼[φ²(√q z)(z² − 1)]/(2q) and t''(q) = 𝔼[φ²(√q z)(z⁴ − 6z² + 3)]/(4q²); these hold for
 kinked φ (ReLU) as they are.
 
-`MOMENTS` lists each moment as (g, p, k): moment = 𝔼[g(√q z) p(z)]/q^k. `closed_form` gives them
-exactly for piecewise-polynomial φ (the ReLU family, polynomials: φ is a polynomial on x < 0
-and on x > 0), from the half-line moments ∫₀^∞ z^j N(z) dz = 2^{j/2} Γ((j + 1)/2)/(2√π); other φ
+`TABLE` lists each moment as (i, j, p, k): moment = 𝔼[φ^i φ'^j(√q z) p(z)]/q^k.
+`closed_form` gives them exactly for piecewise-polynomial φ (the ReLU family,
+polynomials: φ is a polynomial on x < 0 and on x > 0), from the half-line moments ∫₀^∞ z^j N(z) dz = 2^{j/2} Γ((j + 1)/2)/(2√π); other φ
 have no closed form here and are integrated numerically (`ntk_sym.numeric.finite_width`, or
 `mpmath_moment` at a chosen precision).
 """
@@ -36,37 +36,43 @@ _xp = sp.Symbol("x_p", positive=True)
 _xn = sp.Symbol("x_n", negative=True)
 
 
-def _integrands(phi: Activation) -> dict[str, tuple[sp.Expr, sp.Expr, int]]:
-    f = phi.expr
+_HEAT1 = (z**2 - 1) / 2
+_HEAT2 = (z**4 - 6 * z**2 + 3) / 4
+
+#: moment name → (power of φ, power of φ', p(z), k): moment = 𝔼[φ^i φ'^j (√q z) p(z)]/q^k.
+TABLE: dict[str, tuple[int, int, sp.Expr, int]] = {
+    "t": (2, 0, sp.Integer(1), 0),
+    "t1": (2, 0, _HEAT1, 1),
+    "t2": (2, 0, _HEAT2, 2),
+    "td": (0, 2, sp.Integer(1), 0),
+    "td1": (0, 2, _HEAT1, 1),
+    "td2": (0, 2, _HEAT2, 2),
+    "m4": (4, 0, sp.Integer(1), 0),
+    "m22": (2, 2, sp.Integer(1), 0),
+    "d4": (0, 4, sp.Integer(1), 0),
+    "u": (0, 2, z**2, 0),
+}
+
+
+def check_derivative(phi: Activation) -> sp.Expr:
+    """φ', or an `NTKSymError` if it has a Dirac delta (no 𝔼[φ'⁴] then)."""
     d = phi.derivative
     if d.has(sp.DiracDelta):
         raise NTKSymError(
             f"activation {phi.name}: φ' has a Dirac delta, so the finite-width corrections "
             "(which need 𝔼[φ'⁴]) are not defined for it"
         )
-    heat1 = (z**2 - 1) / 2
-    heat2 = (z**4 - 6 * z**2 + 3) / 4
-    return {
-        "t": (f**2, sp.Integer(1), 0),
-        "t1": (f**2, heat1, 1),
-        "t2": (f**2, heat2, 2),
-        "td": (d**2, sp.Integer(1), 0),
-        "td1": (d**2, heat1, 1),
-        "td2": (d**2, heat2, 2),
-        "m4": (f**4, sp.Integer(1), 0),
-        "m22": (f**2 * d**2, sp.Integer(1), 0),
-        "d4": (d**4, sp.Integer(1), 0),
-        "u": (d**2, z**2, 0),
-    }
+    return d
 
 
 @cache
 def integrands(phi: Activation) -> dict[str, tuple[sp.Expr, sp.Expr, int]]:
     """Each moment's (g(x), p(z), k): moment = 𝔼[g(√q z) p(z)]/q^k (module docstring)."""
-    return _integrands(phi)
+    d = check_derivative(phi)
+    return {name: (phi.expr**i * d**j, p, k) for name, (i, j, p, k) in TABLE.items()}
 
 
-MOMENTS = ("t", "t1", "t2", "td", "td1", "td2", "m4", "m22", "d4", "u")
+MOMENTS = tuple(TABLE)
 
 
 def _half_moment(j: int) -> sp.Expr:
