@@ -295,3 +295,28 @@ def test_shapes_and_coefficients():
     fw = ntk_sym.mlp("erf", 3, 1.2, 0.1).finite_width(X, (64, 128, 256))
     assert fw.ntk_var.shape == (5,) and fw.coefficients["ntk_var"].shape == (5, 3)
     assert np.allclose(fw.ntk_var, fw.coefficients["ntk_var"] @ (1 / np.array([64, 128, 256])))
+
+
+def test_printed_step_gives_relu_five_over_n():
+    """The printed recursion, with bias-free ReLU's moments (t = q/2, 𝔼[φ⁴] = 3q²/2) put in,
+    gives the new source's Var[Σ̂]/Σ² = 5 and the covariance factor (σ_w²/2)² per layer."""
+    from ntk_sym.symbolic.finite_width import latex, step_equations
+
+    eqs = {str(eq.lhs): eq.rhs for eq in step_equations()}
+    qs = sp.Symbol(r"q_\ell", positive=True)
+    sw = sp.Symbol(r"\sigma_w", positive=True)
+    sb = sp.Symbol(r"\sigma_b", positive=True)
+    relu = {"t": qs / 2, "t'": sp.Rational(1, 2), r"\mathbb{E}[\phi^4]": 3 * qs**2 / 2}
+    def put(expr):
+        for f in expr.atoms(sp.Function):
+            name = type(f).__name__
+            if name in relu:
+                expr = expr.subs(f, relu[name])
+        return expr
+    new = put(eqs[r"C_{\Sigma\Sigma}^{(\ell+1)}_{\mathrm{new}}"])
+    assert sp.simplify(new / (sw**2 * qs / 2) ** 2) == 5
+    old = put(eqs[r"C_{\Sigma\Sigma}^{(\ell+1)}"])
+    c = sp.Symbol(r"C_{\Sigma\Sigma}^{(\ell)}")
+    assert sp.simplify(old - (sw**2 / 2) ** 2 * c) == 0
+    assert sb not in new.free_symbols
+    assert latex().startswith(r"\begin{aligned}")

@@ -161,6 +161,65 @@ class Expansion:
     ntk_var: list
 
 
+def _propagate(src: _Source, m: dict, s2: object, b2: object, q: object, theta: object) -> None:
+    """Push one source's coefficients through a Dense(σ_w² = s2, σ_b² = b2) after φ (moments
+    `m` at the limit variance q, NTK θ): μ ← Jμ + ½H:C, C ← JCJᵀ, the gradient term by B², the
+    ρ-curvature forward pass."""
+    q_next = s2 * m["t"] + b2
+    j00 = s2 * m["t1"]
+    j10 = s2 * (m["t1"] + m["td1"] * theta)
+    j11 = s2 * m["td"]
+    (mg, mt), (cgg, cgt, ctt) = src.mean, src.cov
+    src.mean = [
+        j00 * mg + s2 * m["t2"] * cgg / 2,
+        j10 * mg + j11 * mt + (s2 * (m["t2"] + m["td2"] * theta) * cgg
+                               + 2 * s2 * m["td1"] * cgt) / 2,
+    ]
+    src.cov = [
+        j00**2 * cgg,
+        j00 * (j10 * cgg + j11 * cgt),
+        j10**2 * cgg + 2 * j10 * j11 * cgt + j11**2 * ctt,
+    ]
+    src.gradient_var = j11**2 * src.gradient_var
+    rho_slope = s2 * q * m["td"] / q_next
+    rho_curve = s2 * m["u"] / (4 * q * q_next) - (s2 * m["t1"]) ** 2 / (4 * q_next**2)
+    src.curvature = rho_slope * src.curvature + rho_curve * src.slope**2
+    src.slope = j00 * src.slope
+    src.sensitivity = j11 * src.sensitivity
+
+
+def _inject(index: object, m: dict, s2: object, b2: object, theta: object) -> _Source:
+    """The new source of a Dense (σ_w² = s2) whose fan-in is hidden layer `index`: the unit
+    covariance V of (σ_w²φ², σ_w²(φ² + θφ'²)), the gradient variance 2σ_w⁴θ²𝔼[φ'⁴]."""
+    var_f = m["m4"] - m["t"] ** 2
+    cov_fd = m["m22"] - m["t"] * m["td"]
+    var_d = m["d4"] - m["td"] ** 2
+    s4 = s2**2
+    return _Source(
+        index=index,
+        mean=[0, 0],
+        cov=[
+            s4 * var_f,
+            s4 * (var_f + theta * cov_fd),
+            s4 * (var_f + 2 * theta * cov_fd + theta**2 * var_d),
+        ],
+        gradient_var=2 * s4 * theta**2 * m["d4"],
+        ntk=theta,
+        weight=s4 * m["m22"],
+        kernel=s2 * m["t"] + b2,
+        slope=1,
+        curvature=0,
+        sensitivity=1,
+    )
+
+
+def _readout(src: _Source, q: object) -> tuple:
+    """(nngp shift, ntk shift, nngp var, ntk var) of one source at the output (variance q)."""
+    cross = q * src.curvature + src.slope**2 / (4 * q)
+    ntk_shift = src.mean[1] + src.ntk * src.weight * (4 * cross - src.sensitivity / src.kernel)
+    return src.mean[0], ntk_shift, src.cov[0], src.cov[2] + src.gradient_var
+
+
 def fold(stage_list: Sequence[Stage], input_kernel: object, moments: Moments) -> Expansion:
     """The O(1/n) expansion at one input of kernel Σ⁰ = ‖x‖²/d (`input_kernel`); `moments(φ, q)`
     returns the dict of `ntk_sym.symbolic.gaussian_moments.MOMENTS` at variance q."""
@@ -170,65 +229,50 @@ def fold(stage_list: Sequence[Stage], input_kernel: object, moments: Moments) ->
     sources: list[_Source] = []
     for stage in stage_list[1:]:
         m = moments(stage.phi, q)
-        s2 = stage.w_std**2
-        q_next = s2 * m["t"] + stage.b_std**2
-        theta_next = q_next + s2 * m["td"] * theta
-        j00 = s2 * m["t1"]
-        j10 = s2 * (m["t1"] + m["td1"] * theta)
-        j11 = s2 * m["td"]
-        h_g = s2 * m["t2"]
-        h_tgg = s2 * (m["t2"] + m["td2"] * theta)
-        h_tgt = s2 * m["td1"]
-        rho_slope = s2 * q * m["td"] / q_next
-        rho_curve = s2 * m["u"] / (4 * q * q_next) - (s2 * m["t1"]) ** 2 / (4 * q_next**2)
+        s2, b2 = stage.w_std**2, stage.b_std**2
         for src in sources:
-            (mg, mt), (cgg, cgt, ctt) = src.mean, src.cov
-            src.mean = [
-                j00 * mg + h_g * cgg / 2,
-                j10 * mg + j11 * mt + (h_tgg * cgg + 2 * h_tgt * cgt) / 2,
-            ]
-            src.cov = [
-                j00**2 * cgg,
-                j00 * (j10 * cgg + j11 * cgt),
-                j10**2 * cgg + 2 * j10 * j11 * cgt + j11**2 * ctt,
-            ]
-            src.gradient_var = j11**2 * src.gradient_var
-            src.curvature = rho_slope * src.curvature + rho_curve * src.slope**2
-            src.slope = j00 * src.slope
-            src.sensitivity = j11 * src.sensitivity
-        var_f = m["m4"] - m["t"] ** 2
-        cov_fd = m["m22"] - m["t"] * m["td"]
-        var_d = m["d4"] - m["td"] ** 2
-        s4 = s2**2
-        sources.append(
-            _Source(
-                index=stage.source,
-                mean=[0, 0],
-                cov=[
-                    s4 * var_f,
-                    s4 * (var_f + theta * cov_fd),
-                    s4 * (var_f + 2 * theta * cov_fd + theta**2 * var_d),
-                ],
-                gradient_var=2 * s4 * theta**2 * m["d4"],
-                ntk=theta,
-                weight=s4 * m["m22"],
-                kernel=q_next,
-                slope=1,
-                curvature=0,
-                sensitivity=1,
-            )
-        )
-        q, theta = q_next, theta_next
-    shift, ntk_shift, var, ntk_var = [], [], [], []
-    for src in sources:
-        cross = q * src.curvature + src.slope**2 / (4 * q)
-        ntk_shift.append(
-            src.mean[1] + src.ntk * src.weight * (4 * cross - src.sensitivity / src.kernel)
-        )
-        shift.append(src.mean[0])
-        var.append(src.cov[0])
-        ntk_var.append(src.cov[2] + src.gradient_var)
-    return Expansion(q, theta, shift, ntk_shift, var, ntk_var)
+            _propagate(src, m, s2, b2, q, theta)
+        sources.append(_inject(stage.source, m, s2, b2, theta))
+        q, theta = s2 * m["t"] + b2, s2 * m["t"] + b2 + s2 * m["td"] * theta
+    columns = list(zip(*(_readout(src, q) for src in sources), strict=True)) or [()] * 4
+    return Expansion(q, theta, *(list(c) for c in columns))
+
+
+# -- the recursion as equations ----------------------------------------------------------------
+_NAMES = {
+    "t": "t", "t1": "t'", "t2": "t''", "td": r"\dot{t}", "td1": r"\dot{t}'", "td2": r"\dot{t}''",
+    "m4": r"\mathbb{E}[\phi^4]", "m22": r"\mathbb{E}[\phi^2\phi'^2]",
+    "d4": r"\mathbb{E}[\phi'^4]", "u": r"\mathbb{E}[z^2\phi'^2]",
+}
+
+
+def step_equations() -> list[sp.Eq]:
+    """One hidden layer's step of the fold as SymPy equations, from the same code that computes
+    the numbers: a source's coefficients (mean μ, covariance C of (Σ̂, Θ̂), gradient term g,
+    ρ-curvature κ with slope s, sensitivity B) before (subscript ℓ) and after the Dense, the
+    moments of φ at the limit variance q_ℓ, and the new source the layer's width injects."""
+    qs, th, sw, sb = sp.symbols(r"q_\ell \Theta_\ell \sigma_w \sigma_b", positive=True)
+    m = {k: sp.Function(name)(qs) for k, name in _NAMES.items()}
+    fields = [r"\mu_{\Sigma}", r"\mu_{\Theta}", r"C_{\Sigma\Sigma}", r"C_{\Sigma\Theta}",
+              r"C_{\Theta\Theta}", "g", r"\kappa", "s", "B"]
+    before = {f: sp.Symbol(rf"{f}^{{(\ell)}}") for f in fields}
+    b = [before[f] for f in fields]
+    src = _Source(0, b[:2], b[2:5], b[5], 0, 0, 0, b[7], b[6], b[8])
+    _propagate(src, m, sw**2, sb**2, qs, th)
+    after = [*src.mean, *src.cov, src.gradient_var, src.curvature, src.slope, src.sensitivity]
+    eqs = [sp.Eq(sp.Symbol(rf"{f}^{{(\ell+1)}}"), sp.simplify(v))
+           for f, v in zip(fields, after, strict=True)]
+    new = _inject(0, m, sw**2, sb**2, th)
+    eqs += [sp.Eq(sp.Symbol(rf"{f}^{{(\ell+1)}}_{{\mathrm{{new}}}}"), sp.simplify(v))
+            for f, v in zip(fields[2:6],
+                            [*new.cov, new.gradient_var], strict=True)]
+    return eqs
+
+
+def latex() -> str:
+    """`step_equations` as a LaTeX ``aligned`` block (for the book)."""
+    rows = [sp.latex(eq.lhs) + " &= " + sp.latex(eq.rhs) for eq in step_equations()]
+    return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
 
 
 def exact_moments(phi: Activation | None, variance: sp.Expr, dps: int = 30) -> dict:

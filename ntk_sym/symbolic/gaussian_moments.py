@@ -12,9 +12,10 @@ kinked φ (ReLU) as they are.
 
 `TABLE` lists each moment as (i, j, p, k): moment = 𝔼[φ^i φ'^j(√q z) p(z)]/q^k.
 `closed_form` gives them exactly for piecewise-polynomial φ (the ReLU family,
-polynomials: φ is a polynomial on x < 0 and on x > 0), from the half-line moments ∫₀^∞ z^j N(z) dz = 2^{j/2} Γ((j + 1)/2)/(2√π); other φ
-have no closed form here and are integrated numerically (`ntk_sym.numeric.finite_width`, or
-`mpmath_moment` at a chosen precision).
+polynomials: φ is a polynomial on x < 0 and on x > 0), from the half-line moments
+∫₀^∞ z^j N(z) dz = 2^{j/2} Γ((j + 1)/2)/(2√π); other φ have no closed form here and are
+integrated numerically (`ntk_sym.numeric.finite_width`, or `mpmath_moment` at a chosen
+precision).
 """
 
 from __future__ import annotations
