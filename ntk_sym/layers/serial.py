@@ -26,6 +26,8 @@ import sympy as sp
 from ..dynamics import predict, predict_gd
 from ..errors import NTKSymError
 from ..kernels import Kernels, KernelsWithBound, kernels
+from ..numeric.finite_width import FiniteWidth
+from ..numeric.finite_width import finite_width as _finite_width
 from ..sphere import spectrum as sphere_spectrum
 from ..symbolic import recursion
 from ..symbolic.activations import Activation as Phi
@@ -157,6 +159,13 @@ class Serial:
     def predict_gd(self, X_train: object, y_train: object, X_test: object, **options: object):
         """The same after discrete gradient-descent ``steps`` (``ntk_sym.dynamics.predict_gd``)."""
         return predict_gd(self, X_train, y_train, X_test, **options)
+
+    def finite_width(self, X: object, width: object) -> FiniteWidth:
+        """The O(1/n) mean shift and variance over initialisations of the empirical NNGP and NTK
+        of ``finite.init(self, width)`` networks at each point of X (`width`: an int ≥ 2 or one
+        per hidden layer); see `ntk_sym.numeric.finite_width` and, for the derivation and the
+        exact coefficients, `ntk_sym.symbolic.finite_width`."""
+        return _finite_width(self, X, width)
 
     # -- the finite network ----------------------------------------------------------------------
     def finite_layers(self) -> tuple:
