@@ -25,15 +25,15 @@ Two evaluations:
 
 Normalisation. Bietti & Mairal (2019) write the two-layer bias-free ReLU NTK on the unit sphere
 as κ_BM(u) = u κ₀(u) + κ₁(u) with the arc-cosine kernels κ₀(u) = 1 − arccos(u)/π and
-κ₁(u) = (u(π − arccos u) + √(1 − u²))/π. Here (NTK parameterization, Σ⁽¹⁾ = σ_w² x·x'/d, so
-u = t: the 1/d and the radius √d cancel), depth 1 and σ_b = 0 give
+κ₁(u) = (u(π − arccos u) + √(1 − u²))/π. Here (NTK parameterisation, Σ⁽¹⁾ = σ_w² x·x'/d, so
+u = t: the 1/d and the radius √d cancel) depth 1 and σ_b = 0 give
 
-    Θ(t) = σ_w² T + σ_w⁴ Ṫ t = σ_w² κ₁(t)/2 + σ_w⁴ t κ₀(t)/2,
+    Θ(t) = σ_w² T(Σ⁽¹⁾) + σ_w² Ṫ(Σ⁽¹⁾) Σ⁽¹⁾ = σ_w⁴ (κ₁(t) + t κ₀(t))/2 = σ_w⁴ κ_BM(t)/2,
 
-since 𝔼[relu(u)relu(v)] = κ₁/2 and 𝔼[relu'(u)relu'(v)] = κ₀/2 for unit variances. Hence
-κ_BM = 2Θ at σ_w = 1 (their network carries the factor √2 = "He" scaling in its readout, which
-doubles both terms), and their μ_k are twice ours at σ_w = 1. With σ_w² = 2 the two terms are
-weighted differently (κ₁ + 2tκ₀), which is not a multiple of κ_BM.
+because the ReLU duals are homogeneous in the variances, T of degree 1 and Ṫ of degree 0:
+at variances σ_w², 𝔼[relu(u)relu(v)] = σ_w² κ₁/2 and 𝔼[relu'(u)relu'(v)] = κ₀/2. So Θ is a
+multiple of κ_BM for every σ_w: their μ_k are twice ours at σ_w = 1 and half of ours at
+σ_w² = 2 (He scaling).
 """
 
 from __future__ import annotations

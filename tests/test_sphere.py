@@ -25,6 +25,16 @@ def test_bietti_mairal_depth1_relu_on_s2():
     assert spec.multiplicities == (1, 3, 5, 7, 9)
 
 
+def test_bietti_mairal_scales_as_w_std_to_the_fourth():
+    # Θ = σ_w⁴ κ_BM/2 at every σ_w (homogeneous ReLU duals, module docstring): at σ_w² = 2 the
+    # eigenvalues are exactly twice Bietti & Mairal's, at σ_w = 3/2 exactly 81/16 of σ_w = 1's
+    bm = [sp.Rational(1, 2), sp.Rational(1, 3), sp.Rational(5, 64), 0, sp.Rational(1, 192)]
+    he = ntk_sym.mlp("relu", 1, w_std=float(np.sqrt(2))).spectrum(3, 4)
+    assert he.exact and list(he.eigenvalues) == [2 * mu for mu in bm]
+    wide = ntk_sym.mlp("relu", 1, w_std=1.5).spectrum(3, 4)
+    assert list(wide.eigenvalues) == [sp.Rational(81, 32) * mu for mu in bm]
+
+
 @pytest.mark.parametrize(("dim", "kernel"), [(2, "ntk"), (3, "ntk"), (4, "nngp")])
 def test_mpmath_agrees_with_exact(dim, kernel):
     # σ_w = 1.25 is a binary fraction, so the float the mpmath path sees is the exact value
