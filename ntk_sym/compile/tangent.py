@@ -7,7 +7,7 @@ from collections.abc import Callable
 from ..numeric.tangent import CompiledTangent
 from ..symbolic.activations import Activation
 from ..symbolic.tangent import dual_tangent, layer_tangent
-from .backends import lambdify
+from .printing import compile_for
 
 _CACHE: dict[tuple, CompiledTangent] = {}
 
@@ -23,7 +23,7 @@ def compile_tangent(act: Activation) -> CompiledTangent:
             *(tangent.dT[t] for t in tangent.tangents),
             *(tangent.dTdot[t] for t in tangent.tangents),
         )
-        fn = lambdify(tangent.primal, outputs, "numpy", cse=True)
+        fn = compile_for(tangent.primal, outputs, "numpy", cse=True)
         degree = act.degree if tangent.form == "angle" else None
         _CACHE[key] = CompiledTangent(tangent.form, fn, len(tangent.tangents), degree)
     return _CACHE[key]
@@ -38,7 +38,7 @@ def compile_layer() -> Callable:
     if not _LAYER:
         maps, tangents = layer_tangent()
         symbols = sorted(set().union(*(e.free_symbols for e in maps + tangents)), key=str)
-        fn = lambdify(tuple(symbols), maps + tangents, "numpy", cse=True)
+        fn = compile_for(tuple(symbols), maps + tangents, "numpy", cse=True)
         names = [str(s) for s in symbols]
         _LAYER.append(lambda **values: fn(*(values[n] for n in names)))
     return _LAYER[0]
