@@ -1,0 +1,145 @@
+"""Property-based test: random layer lists on adversarial inputs, float64 against 60 digits.
+
+Networks start with a Dense (σ_w ∈ [0.5, 2], σ_b ∈ [0, 1]), then hidden units drawn from
+(φ, Dense), (LayerNorm, φ, Dense), Residual(Dense, φ, Dense) (valid after the first Dense:
+the block ends in a Dense, so its output is uncorrelated with the skip) and Identity, and end in
+a Dense. Inputs are a few rows built to break the engine: duplicates, antipodes x and −x,
+parallels 3x, norms from 1e-150 to 1e150 (mixed in one matrix), and zero rows when the first
+Dense has σ_b > 0 (else a zero row has zero variance, refused by LayerNorm).
+
+Each example checks, for both kernels K (NNGP and NTK):
+* accuracy: |K − K_ref| ≤ TOL·√(K_ref,ii K_ref,jj) with K_ref the mpmath backend at 60 digits
+  (an independent evaluation, pair by pair in covariance form, `ntk_sym.symbolic.reference`);
+  TOL = 1e-12 is the engine's stated accuracy at these depths (tests/test_kernels_accuracy.py:
+  per layer its closed forms err by a few ulps, the Hermite series by ≤ 1e-14 certified);
+* symmetry, exactly: K(X, X) = K(X, X)ᵀ bit for bit;
+* positive semi-definiteness: λ_min ≥ −(TOL + m·ε)·trace. An entrywise error
+  |E_ij| ≤ TOL·√(K_ii K_jj) has ‖E‖₂ ≤ TOL·‖v vᵀ‖₂ = TOL·trace (v = √diag K), so an exactly
+  PSD kernel computed within TOL keeps λ_min ≥ −TOL·trace; eigvalsh adds a backward error of
+  about m·ε·‖K‖₂ ≤ m·ε·trace. So c = TOL/ε + m in λ_min ≥ −c·ε·trace.
+
+The fast tier uses activations with closed-form duals (the 60-digit path evaluates them
+directly); tanh and softplus have none, so their reference is a 2-D mpmath quadrature per pair
+(tens of seconds at 20 digits, minutes at 60) and they run under `-m slow`, with deeper
+networks and more rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, Phase, assume, given, settings
+from hypothesis import strategies as st
+
+from ntk_sym.layers import (
+    Abs,
+    Dense,
+    Erf,
+    Gelu,
+    Identity,
+    LayerNorm,
+    LeakyRelu,
+    Relu,
+    Residual,
+    Softplus,
+    Tanh,
+    serial,
+)
+
+TOL = 1e-12
+EPS = np.finfo(np.float64).eps
+#: Row norms: tiny, ordinary and huge, all in one matrix.
+NORMS = (1e-150, 1e-8, 1.0, 1e8, 1e150)
+
+CLOSED_FORM = (Relu, Erf, Abs, lambda: LeakyRelu(0.1), Gelu)
+SERIES = (Tanh, Softplus)
+
+
+@st.composite
+def dense(draw) -> Dense:
+    # σ_b is 0 or at least 0.01: a subnormal σ_b whose square underflows is not the point here
+    return Dense(draw(st.floats(0.5, 2.0)), draw(st.just(0.0) | st.floats(0.01, 1.0)))
+
+
+@st.composite
+def networks(draw, activations, max_units: int):
+    """Dense, then 1…max_units hidden units, then the readout Dense if the last unit has none."""
+    phi = st.sampled_from(activations).map(lambda make: make())
+    layers = [draw(dense())]
+    for _ in range(draw(st.integers(1, max_units))):
+        kind = draw(st.sampled_from(("activation", "layernorm", "residual", "identity")))
+        if kind == "activation":
+            layers += [draw(phi), draw(dense())]
+        elif kind == "layernorm":
+            layers += [LayerNorm(), draw(phi), draw(dense())]
+        elif kind == "residual":
+            layers.append(Residual(draw(dense()), draw(phi), draw(dense())))
+        else:
+            layers.append(Identity())
+    if not isinstance(layers[-1], Dense):
+        layers.append(draw(dense()))
+    return serial(*layers)
+
+
+@st.composite
+def adversarial_inputs(draw, max_rows: int, zero_rows: bool) -> np.ndarray:
+    """Rows each fresh (a random direction at a drawn norm) or made from an earlier row."""
+    d = draw(st.integers(1, 4))
+    ops = ["fresh", "duplicate", "antipode", "parallel"] + (["zero"] if zero_rows else [])
+    rows: list[np.ndarray] = []
+    for _ in range(draw(st.integers(2, max_rows))):
+        op = draw(st.sampled_from(ops)) if rows else "fresh"
+        if op == "fresh":
+            direction = np.array(draw(st.lists(st.floats(-1, 1), min_size=d, max_size=d)))
+            assume(np.linalg.norm(direction) > 0.1)
+            rows.append(direction / np.linalg.norm(direction) * draw(st.sampled_from(NORMS)))
+        elif op == "zero":
+            rows.append(np.zeros(d))
+        else:
+            earlier = rows[draw(st.integers(0, len(rows) - 1))]
+            rows.append({"duplicate": 1.0, "antipode": -1.0, "parallel": 3.0}[op] * earlier)
+    return np.array(rows)
+
+
+def _check(net, X: np.ndarray) -> None:
+    reference = net.kernels(X, backend="mpmath", dps=60)
+    # a kernel beyond float64's range is not the engine's to represent
+    assume(all(np.all(np.abs(K) < 1e300) for K in reference))
+    for K, ref in zip(net.kernels(X), reference, strict=True):
+        assert np.all(np.isfinite(K)), (net, X)
+        scale = np.sqrt(np.outer(np.diag(ref), np.diag(ref)))
+        error = np.abs(K - ref)
+        assert np.all(error <= TOL * scale), (np.max(error / scale), net, X)
+        assert np.array_equal(K, K.T), (net, X)
+        lam_min = np.linalg.eigvalsh(K)[0]
+        c = TOL / EPS + len(X)
+        assert lam_min >= -c * EPS * np.trace(K), (lam_min, net, X)
+
+
+def _property(activations, max_units: int, max_rows: int):
+    @given(st.data())
+    def run(data):
+        net = data.draw(networks(activations, max_units), label="net")
+        zero_rows = net.layers[0].b_std > 0
+        _check(net, data.draw(adversarial_inputs(max_rows, zero_rows), label="X"))
+
+    return run
+
+
+_FAST = settings(
+    max_examples=30,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    # each example costs seconds (the 60-digit path): report the first failure unshrunk
+    phases=(Phase.explicit, Phase.generate),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+
+test_closed_form_networks_on_adversarial_inputs = _FAST(
+    _property(CLOSED_FORM, max_units=3, max_rows=5)
+)
+
+test_deeper_networks_with_series_duals = pytest.mark.slow(
+    settings(_FAST, max_examples=40)(_property(CLOSED_FORM + SERIES, max_units=5, max_rows=6))
+)
