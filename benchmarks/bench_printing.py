@@ -29,7 +29,7 @@ import sys
 import tempfile
 
 _MEASURE = r"""
-import json, sys, time
+import json, statistics, sys, time
 t0 = time.perf_counter()
 import numpy as np
 import ntk_sym
