@@ -1,21 +1,15 @@
-"""Backends of the compile step: the array module per backend name, and the one lambdify table.
-
-`lambdify` maps the SymPy functions that NumPy names differently (Heaviside, DiracDelta, erf:
-lambdify would print ``math.erf``, which fails on arrays) for every array backend, so that every
-compiled function in the package goes through the same table.
-"""
+"""Backends of the compile step: the array module per backend name, and φ, φ' as array
+functions (printed by `ntk_sym.compile.printing`)."""
 
 from __future__ import annotations
 
 import types
 from collections.abc import Callable
 
-import sympy as sp
-
 from ..errors import NTKSymError
-from ..numeric.special import erf as numpy_erf
 from ..symbolic.activations import Activation
 from ..symbolic.symbols import X
+from .printing import compile_for
 
 
 def array_module(backend: str) -> types.ModuleType:
@@ -36,28 +30,8 @@ def array_module(backend: str) -> types.ModuleType:
     raise NTKSymError(f"unknown array backend {backend!r}; use 'numpy' or 'cupy'")
 
 
-def lambdify(args: tuple, expr: sp.Expr, backend: str, cse: bool = False) -> Callable:
-    """`sympy.lambdify` for an array backend, mapping the functions NumPy names differently."""
-    xp = array_module(backend)
-    mapping = {
-        "Heaviside": lambda x, h0=0.5: xp.where(x > 0, 1.0, xp.where(x < 0, 0.0, h0)),
-        "DiracDelta": lambda x, *k: xp.zeros_like(x),
-        "erf": _erf_for(xp),
-    }
-    return sp.lambdify(args, expr, modules=[mapping, backend], cse=cse)
-
-
-def _erf_for(xp: types.ModuleType) -> Callable:
-    """A vectorised erf for the array module (NumPy has none; lambdify would print math.erf)."""
-    if xp.__name__ == "cupy":
-        import cupyx.scipy.special as special
-
-        return special.erf
-    return numpy_erf
-
-
 def broadcast(fn: Callable, xp: types.ModuleType) -> Callable:
-    """Make a lambdified function return an array shaped like its first argument even when its
+    """Make a compiled function return an array shaped like its first argument even when its
     expression is a constant."""
 
     def wrapped(*args):
@@ -71,6 +45,6 @@ def broadcast(fn: Callable, xp: types.ModuleType) -> Callable:
 def compile_phi(act: Activation, backend: str = "numpy") -> tuple[Callable, Callable]:
     """φ and φ' as array functions (Dirac deltas in φ' compile to 0, the a.e. derivative)."""
     xp = array_module(backend)
-    phi = broadcast(lambdify((X,), act.expr, backend), xp)
-    dphi = broadcast(lambdify((X,), act.derivative, backend), xp)
+    phi = broadcast(compile_for((X,), act.expr, backend), xp)
+    dphi = broadcast(compile_for((X,), act.derivative, backend), xp)
     return phi, dphi

@@ -17,8 +17,9 @@ from ..numeric.dual import AngleForm, CompiledDual, direct_gaps
 from ..symbolic.activations import Activation
 from ..symbolic.stable import SERIES_SWITCH, C, D, diagonal_form, pair_form, series_branches
 from ..symbolic.symbols import X, q11, q22, theta
-from .backends import array_module, broadcast, lambdify
+from .backends import array_module, broadcast
 from .fused import fused_layer
+from .printing import compile_for
 from .quadrature import compile_quadrature
 from .series import DEFAULT_TOL, compile_series
 
@@ -91,9 +92,9 @@ def _compile_angle(act: Activation, backend: str) -> CompiledDual:
     near0, near_pi = series_branches(J / J0)
     J_t, K_t = _trig_form(J), _trig_form(K)
     # one call for both, with common subexpressions (the ReLU family's π − θ) evaluated once
-    JK_f = lambdify((theta, C, S), (J_t, K_t), backend, cse=True)
-    minus_s = lambdify((theta,), near0, backend)
-    plus_s = lambdify((theta,), near_pi, backend)
+    JK_f = compile_for((theta, C, S), (J_t, K_t), backend, cse=True)
+    minus_s = compile_for((theta,), near0, backend)
+    plus_s = compile_for((theta,), near_pi, backend)
     j0, k0 = float(J0), float(K0)
     zero_derivative = K == 0
     cos_switch = math.cos(SERIES_SWITCH)
@@ -146,7 +147,7 @@ def _compile_angle(act: Activation, backend: str) -> CompiledDual:
         k,
         float(j),
         float(kappa),
-        lambdify((theta, C, S), (J_rest, K_rest), backend, cse=True),
+        compile_for((theta, C, S), (J_rest, K_rest), backend, cse=True),
         fused_layer(J_rest, K_rest, (theta, C, S)) if backend == "numpy" else None,
     )
     return CompiledDual(
@@ -158,11 +159,11 @@ def _compile_closed_form(act: Activation, backend: str) -> CompiledDual:
     """Covariance-form duals, rewritten by `stable.pair_form` and compiled in (q11, q22, c, D)."""
     xp = array_module(backend)
     # one call for both, with common subexpressions (e.g. erf's √(1 + 2q11 + 2q22 + 4D)) shared
-    pair_f = lambdify(
+    pair_f = compile_for(
         (q11, q22, C, D), (pair_form(act.dual), pair_form(act.derivative_dual)), backend, cse=True
     )
-    Tdiag = broadcast(lambdify((_q,), diagonal_form(act.dual, _q), backend), xp)
-    Tddiag = broadcast(lambdify((_q,), diagonal_form(act.derivative_dual, _q), backend), xp)
+    Tdiag = broadcast(compile_for((_q,), diagonal_form(act.dual, _q), backend), xp)
+    Tddiag = broadcast(compile_for((_q,), diagonal_form(act.derivative_dual, _q), backend), xp)
 
     def diag(q):
         return Tdiag(q), Tddiag(q)

@@ -16,7 +16,7 @@ import sympy as sp
 from ..numeric.mapped import MapFunctions
 from ..symbolic.maps import Layer
 from ..symbolic.traced import STATE, traced
-from .backends import lambdify
+from .printing import compile_for
 
 
 @lru_cache(maxsize=256)
@@ -25,8 +25,8 @@ def compile_map(layer: Layer, backend: str = "numpy") -> MapFunctions:
     out = traced(layer)
     args = tuple(STATE)
     return MapFunctions(
-        cov=lambdify(args, out.s12, backend),
-        ntk=lambdify(args, out.ntk, backend),
+        cov=compile_for(args, out.s12, backend),
+        ntk=compile_for(args, out.ntk, backend),
         keeps_zero_ntk=sp.simplify(out.ntk.subs(STATE.ntk, 0)) == 0,
         affine=_affine(out.s12),
     )

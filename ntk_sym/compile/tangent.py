@@ -31,7 +31,8 @@ from ..symbolic.hermite import kink_points
 from ..symbolic.maps import Layer
 from ..symbolic.symbols import X
 from ..symbolic.tangent import dual_tangent, has_sigmas, map_tangent
-from .backends import broadcast, compile_phi, lambdify
+from .backends import broadcast, compile_phi
+from .printing import compile_for
 from .series import DEFAULT_TOL, check_domain, point_coefficients
 
 _CACHE: dict[tuple, CompiledTangent] = {}
@@ -48,7 +49,7 @@ def compile_tangent(act: Activation) -> CompiledTangent:
             *(tangent.dT[t] for t in tangent.tangents),
             *(tangent.dTdot[t] for t in tangent.tangents),
         )
-        fn = lambdify(tangent.primal, outputs, "numpy", cse=True)
+        fn = compile_for(tangent.primal, outputs, "numpy", cse=True)
         degree = act.degree if tangent.form == "angle" else None
         _CACHE[key] = CompiledTangent(tangent.form, fn, len(tangent.tangents), degree)
     return _CACHE[key]
@@ -74,7 +75,7 @@ def _compile_map(layer: Layer) -> CompiledMap:
         *(c for row in tangent.by_state for c in row),
         *(c for row in tangent.by_log_sigma for c in row),
     )
-    fn = lambdify(tangent.arguments, outputs, "numpy", cse=True)
+    fn = compile_for(tangent.arguments, outputs, "numpy", cse=True)
     zero = tuple(sp.sympify(e) == 0 for e in outputs)
     return CompiledMap(fn, len(tangent.arguments) - 4, zero)
 
@@ -193,7 +194,7 @@ def _activation_step(phi: Activation, name: str):
 def _derivatives(act: Activation) -> tuple[Callable, Callable, Callable]:
     """φ, φ', φ'' as array functions (Dirac deltas compile to 0, the a.e. derivative)."""
     phi, dphi = compile_phi(act)
-    second = broadcast(lambdify((X,), sp.diff(act.derivative, X), "numpy"), np)
+    second = broadcast(compile_for((X,), sp.diff(act.derivative, X), "numpy"), np)
     return phi, dphi, second
 
 

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 
 import numpy as np
-import sympy as sp
-from scipy import special as scipy_special
 
+from ..compile.printing import compile_for
 from ..errors import NTKSymError
 from ..symbolic import finite_width as symbolic
 from ..symbolic.activations import Activation
@@ -29,14 +28,6 @@ from .inputs import as_inputs
 
 _HALF_NODES = 96
 _CUT = 12.0
-
-
-def _heaviside(x: np.ndarray) -> np.ndarray:
-    return (np.asarray(x) > 0).astype(np.float64)
-
-
-_MODULES = [{"erf": scipy_special.erf, "erfc": scipy_special.erfc, "Heaviside": _heaviside},
-            "numpy"]
 
 
 @lru_cache(maxsize=1)
@@ -54,7 +45,7 @@ def _compiled(phi: Activation):
     """A function q-array ↦ dict of moment arrays for `phi`."""
     closed = closed_form(phi)
     if closed is not None:
-        fns = {k: sp.lambdify(q, v, modules="numpy") for k, v in closed.items()}
+        fns = {k: compile_for((q,), v, "numpy") for k, v in closed.items()}
 
         def exact(var: np.ndarray) -> dict:
             return {k: np.broadcast_to(f(var), var.shape).astype(np.float64) for k, f in
@@ -62,10 +53,10 @@ def _compiled(phi: Activation):
 
         return exact
     nodes, weights = _rule()
-    phi_fn = sp.lambdify(_X, phi.expr, modules=_MODULES)
-    dphi_fn = sp.lambdify(_X, check_derivative(phi), modules=_MODULES)
+    phi_fn = compile_for((_X,), phi.expr, "numpy")
+    dphi_fn = compile_for((_X,), check_derivative(phi), "numpy")
     parts = {
-        name: (i, j, np.broadcast_to(sp.lambdify(z, p, modules="numpy")(nodes), nodes.shape)
+        name: (i, j, np.broadcast_to(compile_for((z,), p, "numpy")(nodes), nodes.shape)
                * weights, k)
         for name, (i, j, p, k) in TABLE.items()
     }

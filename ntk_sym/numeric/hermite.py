@@ -197,6 +197,12 @@ class Coefficients:
             resolution = 2 * L * root / (nodes * PANEL_NODES)
         else:
             first = nodes or max(MIN_TRAPEZOID, int(2 * L * root * 6) | 1)
+            if 2 * first > MAX_TRAPEZOID:  # no second rule to compare with: refuse up front
+                raise NTKSymError(
+                    f"{self.name}: the pre-activation variance {float(xp.max(q)):.4g} is too "
+                    f"large for the Hermite series' quadrature ({first} nodes needed to resolve "
+                    f"φ, at most {MAX_TRAPEZOID // 2} to start from)"
+                )
             nodes, (c, d, T, Tdot) = self._refine(
                 lambda n: self._trapezoid(q, L, terms, n), first, MAX_TRAPEZOID, q
             )

@@ -1,8 +1,9 @@
 """Vectorised special functions NumPy lacks, accurate to float64 rounding.
 
 `math.erf` and `math.erfc` are correctly rounded to about an ulp; applied elementwise through a
-ufunc they cost ~0.1 µs an element. Both the compiled duals and the finite-width networks use
-these, so lambdify never prints `math.erf` (which fails on arrays).
+ufunc they cost ~0.1 µs an element. The NumPy printing target
+(`ntk_sym.compile.printing`) prints erf and erfc as these, never as `math.erf` (which fails on
+arrays).
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ import sympy as sp
 
 from ..errors import NTKSymError
 from .activations import Activation
+from .printing import MPMATH, compile_function
 from .symbols import X
 
 #: The standard normal variable of the moments and the variance they are taken at.
@@ -113,8 +114,8 @@ def mpmath_moment(phi: Activation, name: str, variance: object, dps: int = 30) -
     catalogue's kinked activations have their kink); the result is good to about dps − 5 digits
     for φ smooth on each half-line."""
     g, p, k = integrands(phi)[name]
-    fg = sp.lambdify(X, g, modules="mpmath")
-    fp = sp.lambdify(z, p, modules="mpmath")
+    fg = compile_function((X,), g, MPMATH)
+    fp = compile_function((z,), p, MPMATH)
     with mpmath.workdps(dps + 10):
         v = mpmath.mpf(sp.Float(variance, dps + 10))
         root = mpmath.sqrt(v)

@@ -24,6 +24,7 @@ import sympy as sp
 from sympy.core.relational import Relational
 
 from ..errors import ExpressionError
+from .printing import MPMATH, compile_function
 from .symbols import X
 
 #: A Gaussian variable for the symbolic integrals.
@@ -125,7 +126,7 @@ def numeric_coefficients(
     """
     expr = in_x(expr)
     with mp.workdps(dps):
-        f = sp.lambdify(X, expr, modules="mpmath")
+        f = compile_function((X,), expr, MPMATH)
         root = mp.sqrt(mp.mpf(q))
         cuts = sorted({mp.mpf(sp.N(k, dps)) / root for k in kink_points(expr)} if root else set())
         points = [-mp.inf, *cuts, mp.inf] if cuts else [-mp.inf, 0, mp.inf]

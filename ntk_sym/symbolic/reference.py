@@ -1,11 +1,11 @@
 """The mpmath reference backend: a network's layer maps iterated at arbitrary precision.
 
 This path is deliberately plain: pair by pair, it carries (Σ₁₁, Σ₁₂, Σ₂₂, Θ) in the covariance
-form through the network's layer maps (`ntk_sym.symbolic.maps`), lambdified for mpmath from the
-same SymPy expressions that `recursion` prints, with the catalogue's closed forms (or a
-two-dimensional mpmath quadrature where there is none) at `dps` digits. At 50 digits the
-cancellations that the float64 engine avoids by construction cost nothing here, which is what
-makes it a reference for that engine.
+form through the network's layer maps (`ntk_sym.symbolic.maps`), printed for mpmath
+(`printing.MPMATH`) from the same SymPy expressions that `recursion` prints, with the
+catalogue's closed forms (or a two-dimensional mpmath quadrature where there is none) at `dps`
+digits. At 50 digits the cancellations that the float64 engine avoids by construction cost
+nothing here, which is what makes it a reference for that engine.
 """
 
 from __future__ import annotations
@@ -14,30 +14,15 @@ from collections.abc import Callable
 
 import mpmath as mp
 import numpy as np
-import sympy as sp
 
 from ..errors import NTKSymError
 from .activations import Activation
 from .maps import ActivationMap, Layer, ResidualMap
+from .printing import MPMATH, compile_function
 from .symbols import X, q11, q12, q22
 from .traced import STATE, traced
 
 State = tuple[mp.mpf, mp.mpf, mp.mpf, mp.mpf]
-
-
-def _heaviside(x: mp.mpf, h0: mp.mpf | None = None) -> mp.mpf:
-    """H(x) with SymPy's default H(0) = 1/2."""
-    if x == 0:
-        return mp.mpf(1) / 2 if h0 is None else h0
-    return mp.mpf(1) if x > 0 else mp.mpf(0)
-
-
-def _mp_lambdify(args: tuple, expr: sp.Expr) -> Callable:
-    mapping = {
-        "Heaviside": _heaviside,
-        "DiracDelta": lambda x, *k: mp.mpf(0),
-    }
-    return sp.lambdify(args, expr, modules=[mapping, "mpmath"])
 
 
 def gaussian_expectation(f: Callable, g: Callable, a: mp.mpf, c: mp.mpf, b: mp.mpf) -> mp.mpf:
@@ -74,11 +59,11 @@ def gaussian_expectation(f: Callable, g: Callable, a: mp.mpf, c: mp.mpf, b: mp.m
 
 def _dual_functions(act: Activation) -> tuple[Callable, Callable]:
     """(T, Ṫ) as mpmath functions of (q11, q12, q22)."""
-    phi = _mp_lambdify((X,), act.expr)
-    dphi = _mp_lambdify((X,), act.derivative)
+    phi = compile_function((X,), act.expr, MPMATH)
+    dphi = compile_function((X,), act.derivative, MPMATH)
     if act.dual is not None:
-        T = _mp_lambdify((q11, q12, q22), act.dual)
-        Td = _mp_lambdify((q11, q12, q22), act.derivative_dual)
+        T = compile_function((q11, q12, q22), act.dual, MPMATH)
+        Td = compile_function((q11, q12, q22), act.derivative_dual, MPMATH)
         return _guard_degenerate(T, phi), _guard_degenerate(Td, dphi)
     return (
         lambda a, c, b: gaussian_expectation(phi, phi, a, c, b),
@@ -118,7 +103,7 @@ def _step(m: Layer) -> Callable[[State], State]:
     if isinstance(m, ActivationMap):
         T, Td = _dual_functions(m.phi)
         return lambda s: (T(s[0], s[0], s[0]), T(*s[:3]), T(s[2], s[2], s[2]), Td(*s[:3]) * s[3])
-    mapped = _mp_lambdify(tuple(STATE), tuple(traced(m)))
+    mapped = compile_function(tuple(STATE), tuple(traced(m)), MPMATH)
     name = type(m).__name__
 
     def step(state: State) -> State:

@@ -44,6 +44,7 @@ import sympy as sp
 
 from ..errors import NTKSymError
 from .activations import Activation, resolve
+from .printing import MPMATH, compile_function
 from .symbols import X, q11, q12, q22
 
 #: Refinement levels (radial nodes per piece, angular nodes per piece), each about twice the work
@@ -212,11 +213,11 @@ def _relative(closed: mp.mpf, reference: mp.mpf, floor: mp.mpf) -> mp.mpf:
 
 def _mp_function(expr: sp.Expr) -> Callable[[mp.mpf], mp.mpf]:
     """φ(x) for mpmath numbers (in whatever precision is current when called)."""
-    return sp.lambdify(X, expr, modules="mpmath")
+    return compile_function((X,), expr, MPMATH)
 
 
 def _mp_kernel(expr: sp.Expr) -> Callable[[mp.mpf, mp.mpf, mp.mpf], mp.mpf]:
-    return sp.lambdify((q11, q12, q22), expr, modules="mpmath")
+    return compile_function((q11, q12, q22), expr, MPMATH)
 
 
 # -- where an activation is not smooth -------------------------------------------------------------
