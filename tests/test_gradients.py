@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from ntk_sym.errors import InputError
+from ntk_sym.errors import InputError, NTKSymError
 from ntk_sym.gradients import diagonal_gradients, kernel_gradients
 from ntk_sym.layers import (
     AvgPool,
@@ -179,6 +179,10 @@ def test_bad_networks_and_inputs_get_clear_errors():
         kernel_gradients(CNTK_GAP, _vectors())
     with pytest.raises(InputError, match="GlobalAvgPool or Flatten"):
         kernel_gradients(serial(Conv((3, 3)), Relu(), Dense()), _images())
+    X = _vectors()
+    X[2] = 0.0
+    with pytest.raises(NTKSymError, match=r"layer 3 \(LayerNorm\).*zero variance"):
+        kernel_gradients(serial(Dense(), Tanh(), LayerNorm(), Dense()), X)
 
 
 # -- scikit-learn ------------------------------------------------------------------------------

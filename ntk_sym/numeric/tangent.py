@@ -214,6 +214,12 @@ class PointwiseStep:
         out = list(values[:2])
         shape = np.broadcast_shapes(np.shape(s.cov), np.shape(out[0]))
         out = [np.broadcast_to(o, shape) if np.shape(o) != shape else o for o in out]
+        if not (np.all(np.isfinite(out[0])) and np.all(np.isfinite(out[1]))):
+            raise NTKSymError(
+                f"{self.name}: the layer's map gives non-finite kernels at these inputs (e.g. "
+                "LayerNorm of an input with zero variance, Σ(x, x) = 0, such as x = 0 with no "
+                "bias before it)"
+            )
         D = s.directions
         new = []
         for i in range(2):
