@@ -91,8 +91,9 @@ class Layer:
     ``"layer"``: compiled from its map, so subclassing a built-in layer to change its map
     never keeps the old step.
 
-    **Gradients.** `tangent` is the map's forward-mode derivative along a tangent of the
-    state, taken by SymPy from `apply`: a user layer writes no tangent.
+    **Gradients.** `ntk_sym.gradients.kernel_gradients` differentiates `apply` with SymPy
+    (`ntk_sym.symbolic.tangent.map_tangent`, σ_w and σ_b of Dense and Conv as symbols): a user
+    layer writes no tangent.
 
     **Residual blocks.** `odd` says whether the layer maps centred features (mean zero over the
     weights) to centred ones, as an odd function does; the Residual check
@@ -117,27 +118,6 @@ class Layer:
     def apply(self, state: KernelState, symbols: dict | None = None) -> KernelState:
         """The state after this layer (class docstring)."""
         raise NotImplementedError(f"{type(self).__name__} defines no apply(state, symbols=None)")
-
-    def on_diagonal(self, v: sp.Expr, symbols: dict | None = None) -> sp.Expr:
-        """Σ'(x, x) from Σ(x, x) = v (the same map at Σ₁₁ = Σ₁₂ = Σ₂₂ = v)."""
-        return self.apply(KernelState(v, v, v, sp.Integer(0)), symbols).s12
-
-    def tangent(
-        self, state: KernelState, tangent: KernelState, symbols: dict | None = None
-    ) -> KernelState:
-        """d(apply) along `tangent`: Σᵥ ∂apply(state)ᵢ/∂v · dv over v = Σ₁₁, Σ₁₂, Σ₂₂, Θ, the
-        chain rule through this layer, by SymPy differentiation of `apply` (the layer's own
-        parameters held fixed; the σ's of Dense and Conv enter through ``symbols``)."""
-        point = KernelState(*(sp.Dummy(name) for name in KernelState._fields))
-        out = self.apply(point, symbols)
-        at = dict(zip(point, state, strict=True))
-        return KernelState(
-            *(
-                sp.Add(*(sp.diff(v, p) * dp for p, dp in zip(point, tangent, strict=True)))
-                .subs(at, simultaneous=True)
-                for v in out
-            )
-        )
 
     def label(self) -> str:
         """The layer as LaTeX: its class name and dataclass fields, e.g. ``\\mathrm{Scale}(c =
