@@ -313,7 +313,7 @@ def test_printed_step_gives_relu_five_over_n():
             if name in relu:
                 expr = expr.subs(f, relu[name])
         return expr
-    new = put(eqs[r"C_{\Sigma\Sigma}^{(\ell+1)}_{\mathrm{new}}"])
+    new = put(eqs[r"{C_{\Sigma\Sigma}}^{(\ell+1)}_{\mathrm{new}}"])
     assert sp.simplify(new / (sw**2 * qs / 2) ** 2) == 5
     old = put(eqs[r"C_{\Sigma\Sigma}^{(\ell+1)}"])
     c = sp.Symbol(r"C_{\Sigma\Sigma}^{(\ell)}")

@@ -263,7 +263,8 @@ def step_equations() -> list[sp.Eq]:
     eqs = [sp.Eq(sp.Symbol(rf"{f}^{{(\ell+1)}}"), sp.simplify(v))
            for f, v in zip(fields, after, strict=True)]
     new = _inject(0, m, sw**2, sb**2, th)
-    eqs += [sp.Eq(sp.Symbol(rf"{f}^{{(\ell+1)}}_{{\mathrm{{new}}}}"), sp.simplify(v))
+    # the base is braced, {C}^{(ℓ+1)}_{new}: TeX allows one subscript per base
+    eqs += [sp.Eq(sp.Symbol(rf"{{{f}}}^{{(\ell+1)}}_{{\mathrm{{new}}}}"), sp.simplify(v))
             for f, v in zip(fields[2:6],
                             [*new.cov, new.gradient_var], strict=True)]
     return eqs
