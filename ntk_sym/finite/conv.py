@@ -1,6 +1,6 @@
 """Finite-width twins of the image layers, in the protocol of `ntk_sym.finite.protocol`.
 
-Images are (E, N, *S, C), channels last (E ensemble members, N images, S the spatial axes: one
+Images are ``(E, N, *S, C)``, channels last (E ensemble members, N images, S the spatial axes: one
 for sequences, two for images). NTK parameterization, every weight ~ N(0, 1):
 
 * `FiniteConv`: h'[p, d] = (σ_w/√(kC)) Σ_δ Σ_c W[δ, c, d] h[σp + δ, c] + σ_b b[d], k window
@@ -8,7 +8,7 @@ for sequences, two for images). NTK parameterization, every weight ~ N(0, 1):
   W (E, k, C, D), b (E, D). With u_p the patch at output position p, ∂f/∂W = c_w Σ_p u_p ⊗ δ_p
   and ∂f/∂b = σ_b Σ_p δ_p; its empirical-NTK term is formed from these per-image gradients.
 * `FiniteAvgPool`: block means (padding VALID); `FiniteGlobalAvgPool`: the mean over positions,
-  (E, N, *S, C) → (E, N, C); `FiniteFlatten`: positions and channels as one vector.
+  ``(E, N, *S, C) → (E, N, C)``; `FiniteFlatten`: positions and channels as one vector.
 
 A window given as one integer covers every spatial axis, so it is resolved against the input's
 rank at `init` and in `forward`. As the width grows, the output's covariance over the weights
@@ -207,7 +207,7 @@ class FiniteAvgPool(FiniteLayer):
 
 @dataclass(frozen=True)
 class FiniteGlobalAvgPool(FiniteLayer):
-    """The mean over all positions: (E, N, *S, C) → (E, N, C)."""
+    """The mean over all positions: ``(E, N, *S, C) → (E, N, C)``."""
 
     def init(self, rng, in_shape, width, size):
         _check_image(in_shape, "GlobalAvgPool")
@@ -224,7 +224,7 @@ class FiniteGlobalAvgPool(FiniteLayer):
 
 @dataclass(frozen=True)
 class FiniteFlatten(FiniteLayer):
-    """Positions and channels as one vector: (E, N, *S, C) → (E, N, P·C)."""
+    """Positions and channels as one vector: ``(E, N, *S, C) → (E, N, P·C)``."""
 
     def init(self, rng, in_shape, width, size):
         _check_image(in_shape, "Flatten")

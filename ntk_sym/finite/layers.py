@@ -1,6 +1,6 @@
 """Finite-width twins of the vector layer kinds, in the protocol of `ntk_sym.finite.protocol`.
 
-With a the layer's input (E, N, n) (or (E, N, *S, C) where a layer acts on the last axis):
+With a the layer's input (E, N, n) (or ``(E, N, *S, C)`` where a layer acts on the last axis):
 
 * `FiniteDense`: h = c_w W a + c_b b on vectors. NTK parameterization: W, b ~ N(0, 1),
   c_w = σ_w/√n_in, c_b = σ_b, learning-rate weights r_w = r_b = 1. Standard: W ~ N(0, σ_w²/n_in),

@@ -3,7 +3,7 @@
 One twin per layer kind (`ntk_sym.finite.layers`, `ntk_sym.finite.conv`), returned by the
 layer's ``finite()``; `ntk_sym.finite.network.FiniteNetwork` strings them together. Every array
 carries two leading axes, E ensemble members and N input points: a layer's input is
-x (E, N, *in_shape), with ``in_shape`` = (d,) for vectors, (L, C) for sequences and (H, W, C)
+x ``(E, N, *in_shape)``, with ``in_shape`` = (d,) for vectors, (L, C) for sequences and (H, W, C)
 for images, channels last. Every parameter array has the leading axis E.
 
 A twin subclasses `FiniteLayer` and implements

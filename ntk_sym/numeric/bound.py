@@ -36,7 +36,7 @@ from .steps import ActivationDense
 class ErrorBound:
     """Certified (to first order) maximum errors of a Gram computation.
 
-    nngp, ntk: bounds on max |K − K_exact|/√(K_ii K_jj) of the two kernels, or None where they
+    nngp, ntk: bounds on max ``|K − K_exact|/√(K_ii K_jj)`` of the two kernels, or None where they
     are not propagated (`reason`; MLPs: this module's docstring, convolutional networks:
     `ntk_sym.numeric.conv.bound`);
     layers: the per-layer truncation bounds (β_T, β_Ṫ) the duals reported, in layer order;
